@@ -1,0 +1,51 @@
+# Mesa Bot. `make run` and `make test` work on a fresh clone (see README.md).
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+.PHONY: run test lint typecheck check bench corpus clean install install-dev system-deps
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Se necesita $(PYTHON)"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+# Starts the daemon on ./config.toml (SQLite + local Maildir, no credentials needed).
+run: install
+	$(BIN)/mesabot --config config.toml migrate
+	exec $(BIN)/mesabot --config config.toml run
+
+# The whole suite on SQLite, and again on PostgreSQL when a server answers on 127.0.0.1:5432.
+test: install-dev
+	@if [ -z "$$MESABOT_TEST_DATABASE_URL" ] && $(BIN)/python -c "import socket,sys; s=socket.socket(); s.settimeout(1); sys.exit(s.connect_ex(('127.0.0.1',5432)))"; then \
+		export MESABOT_TEST_DATABASE_URL="$(PG_URL)"; \
+		echo "PostgreSQL en 127.0.0.1:5432: las pruebas de base de datos corren también ahí"; \
+	fi; \
+	$(BIN)/pytest -n auto -q
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install-dev
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+bench: install-dev
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
