@@ -151,10 +151,11 @@ def resolve(ctx: Context) -> Outcome:
 
 def remind_validation(ctx: Context) -> Outcome:
     """One business day before the automatic close, remind the requester."""
+    closes = ctx.calendar.add_business_days(ctx.now, 1)
     mail = SendMail(
         to=("@requester",),
         template="MA-006/recordatorio_validacion",
-        context={"fecha_cierre": ctx.calendar.local(ctx.now).date().isoformat()},
+        context={"fecha_cierre": ctx.calendar.local(closes).date().isoformat()},
         auto="auto-generated",
     )
     return Outcome(effects=(mail,))

@@ -21,7 +21,9 @@ REQUESTER = "ana.perez@example.com"
 
 def outbox(app: App) -> list[EmailMessage]:
     """Every message the bot wrote to the Maildir outbox, oldest first."""
-    files = sorted((app.config.mail.maildir / "outbox" / "new").iterdir(), key=lambda p: p.stat().st_mtime_ns)
+    files = sorted(
+        (app.config.mail.maildir / "outbox" / "new").iterdir(), key=lambda p: p.stat().st_mtime_ns
+    )
     return [message_from_bytes(p.read_bytes(), policy=policy.default) for p in files]  # type: ignore[misc]
 
 
@@ -36,7 +38,9 @@ def open_ticket(app: App, subject: str = "No puedo entrar a BLife") -> int:
         return case.id
 
 
-def act(app: App, case_id: int, name: str, by: str = SPECIALIST, **values: str) -> Applied | Rejected:
+def act(
+    app: App, case_id: int, name: str, by: str = SPECIALIST, **values: str
+) -> Applied | Rejected:
     """Run a specialist command now."""
     with app.db.transaction() as s:
         case = app.workflow.get_case(s, case_id)

@@ -1,0 +1,140 @@
+"""Storage on the real database (SQLite file and, when configured, PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, select, text, update
+from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
+from sqlalchemy.orm.exc import StaleDataError
+
+from storage.archive import Archive
+from storage.db import Database
+from storage.migrate import current_revision, downgrade, head_revision, upgrade
+from storage.models import Case, Event, Message
+from tests.conftest import mx
+
+NOW = mx(2026, 11, 23, 9, 0)
+TABLES = {
+    "cases",
+    "case_links",
+    "events",
+    "messages",
+    "attachments",
+    "timers",
+    "outbox",
+    "tasks",
+    "knowledge",
+    "cursors",
+}
+
+
+def _case(db: Database) -> int:
+    with db.transaction() as s:
+        case = Case(process="MA-006", state="pendiente_atencion", created_at=NOW, updated_at=NOW)
+        s.add(case)
+        s.flush()
+        return case.id
+
+
+def test_migrations_build_every_table_and_go_down_and_up(db: Database) -> None:
+    assert current_revision(db.engine) == head_revision()
+    assert set(inspect(db.engine).get_table_names()) >= TABLES
+    downgrade(db.engine, "base")
+    assert not TABLES & set(inspect(db.engine).get_table_names())
+    upgrade(db.engine)
+    assert set(inspect(db.engine).get_table_names()) >= TABLES
+
+
+def test_sqlite_runs_in_wal_mode(db: Database) -> None:
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_audit_events_are_append_only(db: Database) -> None:
+    case_id = _case(db)
+    with db.transaction() as s:
+        s.add(Event(case_id=case_id, at=NOW, kind="opened", actor="x", steps=[], detail={}))
+    with pytest.raises(Exception, match="append-only"), db.transaction() as s:
+        s.execute(update(Event).values(kind="forged"))
+    with pytest.raises(Exception, match="append-only"), db.transaction() as s:
+        s.execute(text("DELETE FROM events"))
+    with db.sessions() as s:
+        assert [e.kind for e in s.scalars(select(Event))] == ["opened"]
+
+
+def test_message_ingestion_is_idempotent_per_channel(db: Database) -> None:
+    def add(channel: str) -> None:
+        with db.transaction() as s:
+            s.add(Message(direction="in", channel=channel, external_id="<a@b>", at=NOW))
+
+    add("mail")
+    add("chat")  # same id on another channel is another message
+    with pytest.raises(IntegrityError):
+        add("mail")
+
+
+def test_datetimes_round_trip_as_aware_utc(db: Database) -> None:
+    case_id = _case(db)
+    with db.sessions() as s:
+        case = s.get_one(Case, case_id)
+        assert case.created_at == NOW
+        assert case.created_at.tzinfo is UTC
+    with pytest.raises(StatementError, match="naive"), db.transaction() as s:
+        s.add(
+            Case(
+                process="MA-006",
+                state="x",
+                created_at=datetime(2026, 1, 1),
+                updated_at=datetime(2026, 1, 1),
+            )
+        )
+
+
+def test_concurrent_case_updates_are_detected(db: Database) -> None:
+    case_id = _case(db)
+    # PostgreSQL: the version column catches the lost update. SQLite (WAL): the stale
+    # snapshot cannot be upgraded to a write at all.
+    lost_update = (StaleDataError, OperationalError)
+    with db.sessions() as first, db.sessions() as second:
+        a = first.get_one(Case, case_id)
+        b = second.get_one(Case, case_id)
+        a.state = "en_proceso"
+        first.commit()
+        b.state = "cerrado"
+        with pytest.raises(lost_update):
+            second.commit()
+    with db.sessions() as s:
+        assert s.get_one(Case, case_id).state == "en_proceso"
+
+
+def test_json_data_round_trips_spanish_text(db: Database) -> None:
+    case_id = _case(db)
+    with db.transaction() as s:
+        s.get_one(Case, case_id).data = {"nota": "Pérez & Hijos <SA> ñ", "n": [1, 2]}
+    with db.sessions() as s:
+        assert s.get_one(Case, case_id).data == {"nota": "Pérez & Hijos <SA> ñ", "n": [1, 2]}
+
+
+def test_archive_is_content_addressed(tmp_path: Path) -> None:
+    archive = Archive(tmp_path / "archive")
+    first = archive.put(b"carta firmada")
+    assert archive.put(b"carta firmada") == first
+    assert archive.get(first) == b"carta firmada"
+    assert archive.path(first).parent.parent.parent == tmp_path / "archive"
+    assert not list((tmp_path / "archive").rglob(".tmp-*"))
+    with pytest.raises(ValueError):
+        archive.path("../../etc/passwd")
+
+
+def test_timestamps_compare_across_offsets(db: Database) -> None:
+    case_id = _case(db)
+    later = NOW.astimezone(UTC) + timedelta(hours=1)
+    with db.sessions() as s:
+        found = s.scalars(select(Case.id).where(Case.created_at < later)).all()
+    assert found == [case_id]
