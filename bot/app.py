@@ -88,10 +88,10 @@ def build_app(config: Config, clock: Clock, config_dir: Path | None = None) -> A
 
 
 def migrate(app: App) -> None:
-    """Bring the database schema to the newest revision."""
-    from storage.migrate import upgrade
+    """Bring the database schema to the newest revision (cheap when already current)."""
+    from storage.migrate import ensure_schema
 
-    upgrade(app.db.engine)
+    ensure_schema(app.db.engine)
 
 
 def run_once(app: App, now: datetime | None = None) -> CycleReport:
@@ -99,8 +99,8 @@ def run_once(app: App, now: datetime | None = None) -> CycleReport:
     now = now or app.clock.now()
     app.mail.ensure()
     app.sweeper.ensure_jobs(now)
-    sweep = app.sweeper.sweep(now)
-    dispatch = app.dispatcher.run(now)
+    sweep = app.sweeper.sweep_all(now)
+    dispatch = app.dispatcher.run_all(now)
     _heartbeat(app, now)
     return CycleReport(sweep, dispatch)
 

@@ -158,7 +158,9 @@ def run(
         level=os.environ.get("MESABOT_LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # Library chatter (a line per migration step, per scheduler tick) hides what matters.
+    for noisy in ("alembic", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     app = _app(ctx)
     if once:
         report = run_once(app)
@@ -494,7 +496,7 @@ def digest(
     with app.db.transaction() as s:
         count = queue_digest(app.workflow, s, now)
     app.mail.ensure()
-    result = app.dispatcher.run(now)
+    result = app.dispatcher.run_all(now)
     typer.echo(f"Resumen diario: {count} correos en cola, {result.sent} enviados.")
 
 

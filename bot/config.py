@@ -452,7 +452,8 @@ class SlaSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     first_response_business_hours: Annotated[int, Field(ge=1)] = 4
-    validation_business_days: Annotated[int, Field(ge=1)] = 3
+    # At least 2: the requester is reminded one business day before the automatic close.
+    validation_business_days: Annotated[int, Field(ge=2)] = 3
 
 
 class DigestSettings(BaseModel):

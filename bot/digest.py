@@ -41,7 +41,9 @@ def digest_contexts(wf: Workflow, s: Session, now: datetime) -> list[dict[str, A
     ).all()
     previous_day = cal.add_business_days(now, -1)
     closed_since = s.scalar(
-        select(func.count()).select_from(Case).where(Case.closed_at >= previous_day)
+        select(func.count())
+        .select_from(Case)
+        .where((Case.closed_at >= previous_day) & (Case.closed_at <= now))
     )
     refs = {c.id: f"{c.process} #{c.id}" for c in open_cases}
 

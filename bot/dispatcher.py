@@ -49,8 +49,25 @@ class Dispatcher:
         self.mail = mail
         self.executors: dict[str, Callable[[Outbox, datetime], None]] = {"mail": self._send_mail}
 
+    def run_all(self, now: datetime, batch: int = 200) -> DispatchResult:
+        """Dispatch every due row, batch after batch until none is left."""
+        total = DispatchResult()
+        while True:
+            result, seen = self._run(now, batch)
+            total.sent += result.sent
+            total.retried += result.retried
+            total.failed += result.failed
+            total.errors.extend(result.errors)
+            # Retried rows move to a later not_before, so each batch makes progress.
+            if seen < batch:
+                return total
+
     def run(self, now: datetime, limit: int = 200) -> DispatchResult:
-        """Dispatch every due row (up to `limit`), each in its own transaction."""
+        """Dispatch the due rows, at most `limit`, each in its own transaction."""
+        return self._run(now, limit)[0]
+
+    def _run(self, now: datetime, limit: int) -> tuple[DispatchResult, int]:
+        """One batch: the result and how many rows were due."""
         result = DispatchResult()
         with self.db.transaction() as s:
             s.execute(
@@ -66,7 +83,7 @@ class Dispatcher:
             ).all()
         for row_id in ids:
             self._one(row_id, now, result)
-        return result
+        return result, len(ids)
 
     def _one(self, row_id: int, now: datetime, result: DispatchResult) -> None:
         """Claim one row, perform it, record the outcome."""

@@ -55,6 +55,7 @@ class SweepResult:
     fired: int = 0
     stale: int = 0
     failed: int = 0
+    seen: int = 0
     jobs: list[str] = field(default_factory=list)
 
 
@@ -83,8 +84,21 @@ class Sweeper:
                     due = job.first_due(now, cal, job.at(self.workflow))
                     s.add(Timer(kind=kind, due_at=due, scope="job", created_at=now))
 
+    def sweep_all(self, now: datetime, batch: int = 500) -> SweepResult:
+        """Fire every timer due at or before `now`, batch after batch until none is left."""
+        total = SweepResult()
+        while True:
+            result = self.sweep(now, batch)
+            total.fired += result.fired
+            total.stale += result.stale
+            total.failed += result.failed
+            total.jobs.extend(result.jobs)
+            # A failed timer stays pending until parked: stop instead of spinning on it.
+            if result.seen < batch or result.failed:
+                return total
+
     def sweep(self, now: datetime, limit: int = 500) -> SweepResult:
-        """Fire every timer due at or before `now`."""
+        """Fire the timers due at or before `now`, at most `limit` of them."""
         result = SweepResult()
         with self.db.sessions() as s:
             due = s.scalars(
@@ -93,6 +107,7 @@ class Sweeper:
                 .order_by(Timer.due_at, Timer.id)
                 .limit(limit)
             ).all()
+        result.seen = len(due)
         for timer_id in due:
             try:
                 self._fire(timer_id, now, result)

@@ -93,7 +93,7 @@ class Workflow:
             "MA-006": {
                 "first_response": business_hours(config.sla.first_response_business_hours),
                 "validation_close": business_days(close),
-                "validation_reminder": business_days(max(1, close - 1)),
+                "validation_reminder": business_days(close - 1),
             }
         }
 

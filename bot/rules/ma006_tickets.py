@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from bot.rules.dsl import (
     Context,
@@ -161,9 +161,16 @@ def remind_validation(ctx: Context) -> Outcome:
     return Outcome(effects=(mail,))
 
 
+def _answer_auto(ctx: Context) -> Literal["auto-replied"] | None:
+    """RFC 3834: what the bot answers to a requester's mail on its own is auto-replied."""
+    return "auto-replied" if ctx.trigger.on.kind == "intent" else None
+
+
 def validated(ctx: Context) -> Outcome:
     """Paso 16: the requester (or the specialist on their behalf) validated."""
-    mail = SendMail(to=("@requester",), template="MA-006/cerrado_validado", reply=True)
+    mail = SendMail(
+        to=("@requester",), template="MA-006/cerrado_validado", reply=True, auto=_answer_auto(ctx)
+    )
     by = "especialista" if ctx.trigger.on.kind == "command" else "usuario"
     return Outcome(
         effects=(mail, _knowledge(ctx, "validado"), CompleteTasks()),
@@ -180,7 +187,9 @@ def not_solved(ctx: Context) -> Outcome:
         auto="auto-generated",
         immediate=True,
     )
-    ack = SendMail(to=("@requester",), template="MA-006/reabierto", reply=True)
+    ack = SendMail(
+        to=("@requester",), template="MA-006/reabierto", reply=True, auto=_answer_auto(ctx)
+    )
     reopened = int(ctx.case.data.get("reaperturas", 0)) + 1
     return Outcome(effects=(notice, ack), data={"reaperturas": reopened})
 
