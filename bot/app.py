@@ -19,6 +19,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.digest import digest_job
 from bot.dispatcher import Dispatcher, DispatchResult
+from bot.handlers.pipeline import Ingestor, IngestReport
 from bot.scheduler import RecurringJob, Sweeper, SweepResult
 from bot.templates import Templates, default_templates_dir
 from bot.workflow import Workflow
@@ -48,12 +49,14 @@ class App:
     mail: MaildirChannel
     dispatcher: Dispatcher
     sweeper: Sweeper
+    ingestor: Ingestor
 
 
 @dataclass(frozen=True)
 class CycleReport:
     """What one full cycle did."""
 
+    ingest: IngestReport
     sweep: SweepResult
     dispatch: DispatchResult
 
@@ -84,6 +87,7 @@ def build_app(config: Config, clock: Clock, config_dir: Path | None = None) -> A
         mail=mail,
         dispatcher=Dispatcher(db, archive, mail),
         sweeper=Sweeper(db, workflow, JOBS, worker),
+        ingestor=Ingestor(db, workflow, archive),
     )
 
 
@@ -95,14 +99,15 @@ def migrate(app: App) -> None:
 
 
 def run_once(app: App, now: datetime | None = None) -> CycleReport:
-    """One full cycle: recurring jobs ensured, due timers fired, outbox dispatched."""
+    """One full cycle: inbox ingested, due timers fired (jobs included), outbox dispatched."""
     now = now or app.clock.now()
     app.mail.ensure()
+    ingest = app.ingestor.run(app.mail, now)
     app.sweeper.ensure_jobs(now)
     sweep = app.sweeper.sweep_all(now)
     dispatch = app.dispatcher.run_all(now)
     _heartbeat(app, now)
-    return CycleReport(sweep, dispatch)
+    return CycleReport(ingest, sweep, dispatch)
 
 
 def _heartbeat(app: App, now: datetime) -> None:

@@ -165,7 +165,8 @@ def run(
     if once:
         report = run_once(app)
         typer.echo(
-            f"Ciclo completo: {report.sweep.fired} temporizadores, "
+            f"Ciclo completo: {report.ingest.total} recibidos, "
+            f"{report.sweep.fired} temporizadores, "
             f"{report.dispatch.sent} enviados, {report.dispatch.failed} fallidos, "
             f"{report.dispatch.retried} reintentos"
         )

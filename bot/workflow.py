@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import make_msgid
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bot.calendar import BusinessCalendar
@@ -30,6 +30,13 @@ from bot.templates import Templates
 from storage.models import Case, Event, KnowledgeEntry, Message, Outbox, Task, Timer
 
 SYSTEM_ACTOR = "mesabot"
+
+# Caps on automatic mail to people outside the team (RFC 3834 loop protection; the
+# figures are Zammad's): one acknowledgement per sender per hour, 10 automatic mails per
+# case per 10 minutes, 30 per recipient per day.
+ACK_WINDOW = timedelta(hours=1)
+CASE_CAP, CASE_WINDOW = 10, timedelta(minutes=10)
+RECIPIENT_CAP, RECIPIENT_WINDOW = 30, timedelta(days=1)
 
 
 class UnknownCase(LookupError):
@@ -324,6 +331,18 @@ class Workflow:
         ]
         if not to:
             return None
+        if effect.auto and self._over_auto_cap(session, case, effect.template, [*to, *cc], now):
+            session.add(
+                Event(
+                    case_id=case.id if case else None,
+                    at=now,
+                    kind="auto_mail_suppressed",
+                    actor=SYSTEM_ACTOR,
+                    steps=[],
+                    detail={"template": effect.template, "to": [*to, *cc]},
+                )
+            )
+            return None
         rendered = self.templates.mail(effect.template, self.render_context(case, effect.context))
         subject = rendered.subject
         if case is not None:
@@ -360,6 +379,9 @@ class Workflow:
         row = Outbox(
             case_id=case.id if case else None,
             kind="mail",
+            message_id=message_id,
+            auto=effect.auto,
+            recipients="," + ",".join([*to, *cc]) + ",",
             payload=payload,
             not_before=not_before,
             created_at=now,
@@ -383,6 +405,50 @@ class Workflow:
             )
         )
         return row
+
+    def _over_auto_cap(
+        self,
+        session: Session,
+        case: Case | None,
+        template: str,
+        recipients: list[str],
+        now: datetime,
+    ) -> bool:
+        """Loop protection for automatic mail to people outside the team (Zammad's caps)."""
+        outside = [a for a in recipients if not self.directory.is_team(a)]
+        if not outside:
+            return False
+        auto = Outbox.auto.is_not(None)
+        if case is not None:
+            per_case = session.scalar(
+                select(func.count())
+                .select_from(Outbox)
+                .where(auto & (Outbox.case_id == case.id) & (Outbox.created_at > now - CASE_WINDOW))
+            )
+            if (per_case or 0) >= CASE_CAP:
+                return True
+        for address in outside:
+            to_them = auto & Outbox.recipients.contains(f",{address},")
+            if template.endswith("/acuse"):
+                recent_ack = session.scalar(
+                    select(func.count())
+                    .select_from(Outbox)
+                    .where(
+                        to_them
+                        & (Outbox.payload["template"].as_string() == template)
+                        & (Outbox.created_at > now - ACK_WINDOW)
+                    )
+                )
+                if recent_ack:
+                    return True
+            per_recipient = session.scalar(
+                select(func.count())
+                .select_from(Outbox)
+                .where(to_them & (Outbox.created_at > now - RECIPIENT_WINDOW))
+            )
+            if (per_recipient or 0) >= RECIPIENT_CAP:
+                return True
+        return False
 
     def _create_task(self, session: Session, case: Case, effect: CreateTask, now: datetime) -> None:
         """Open a task and tell its assignee."""

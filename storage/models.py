@@ -188,6 +188,11 @@ class Outbox(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True, default=None)
     kind: Mapped[str] = mapped_column(String(32))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The Message-ID of an outbound mail, so a bounce finds the row it reports on.
+    message_id: Mapped[str | None] = mapped_column(String(500), index=True, default=None)
+    # RFC 3834 kind and ",a@x,b@y," recipients: what the caps on automatic mail count.
+    auto: Mapped[str | None] = mapped_column(String(16), default=None)
+    recipients: Mapped[str] = mapped_column(Text, default="")
     # Unique key so that the same effect is never queued twice (e.g. one ack per message).
     dedupe_key: Mapped[str | None] = mapped_column(String(300), unique=True, default=None)
     status: Mapped[str] = mapped_column(String(16), default="pending")
@@ -197,7 +202,10 @@ class Outbox(Base):
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
 
-    __table_args__ = (Index("ix_outbox_status_not_before", "status", "not_before"),)
+    __table_args__ = (
+        Index("ix_outbox_status_not_before", "status", "not_before"),
+        Index("ix_outbox_created_at", "created_at"),
+    )
 
 
 class Task(Base):

@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
+
+from bot.channels.base import InboundMessage
 
 FOLDERS = ("inbox", "outbox", "quarantine")
 
@@ -22,6 +25,36 @@ class MaildirChannel:
         for folder in FOLDERS:
             for sub in ("tmp", "new", "cur"):
                 (self.root / folder / sub).mkdir(parents=True, exist_ok=True)
+
+    def fetch(self) -> Iterator[InboundMessage]:
+        """Messages in inbox/new, in delivery order (modification time, then name)."""
+        new = self.root / "inbox" / "new"
+        if not new.is_dir():
+            return
+        entries = []
+        for path in new.iterdir():
+            if path.is_file() and not path.name.startswith("."):
+                entries.append((path.stat().st_mtime_ns, path.name, path))
+        for _, name, path in sorted(entries):
+            try:
+                raw = path.read_bytes()
+            except FileNotFoundError:  # taken by another reader meanwhile
+                continue
+            yield InboundMessage(channel="mail", key=name, raw=raw)
+
+    def ack(self, key: str) -> None:
+        """Move inbox/new/<key> to inbox/cur/<key>:2,S (seen), as mail clients do."""
+        source = self.root / "inbox" / "new" / key
+        if source.exists():
+            source.replace(self.root / "inbox" / "cur" / f"{key.split(':', 1)[0]}:2,S")
+
+    def quarantine(self, key: str) -> None:
+        """Move inbox/new/<key> to quarantine/new/<key>, untouched."""
+        source = self.root / "inbox" / "new" / key
+        if source.exists():
+            target = self.root / "quarantine" / "new" / key
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source.replace(target)
 
     def _name(self, key: str) -> str:
         """A stable unique file name for an outbound message key."""

@@ -118,7 +118,7 @@ def requester_wrote(ctx: Context) -> Outcome:
     notice = SendMail(
         to=("@assignee",),
         template="MA-006/nuevo_mensaje",
-        context={"texto": ctx.trigger.text[:4000]},
+        context={"texto": ctx.trigger.text[:4000], "remitente": ctx.trigger.actor},
         auto="auto-generated",
         immediate=True,
     )

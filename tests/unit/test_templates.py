@@ -31,7 +31,9 @@ BASE = {"org": "Promotoría Ejemplo", "bot": "mesa.ayuda@example.com", "horario"
 EXTRA = {
     "MA-006/respuesta_inicial": {"texto": "Lo revisamos"},
     "MA-006/mensaje": {"texto": "Avance"},
-    "MA-006/nuevo_mensaje": {"texto": "Sigue igual"},
+    "MA-006/nuevo_mensaje": {"texto": "Sigue igual", "remitente": "ana.perez@example.com"},
+    "common/rebote": {"destinatarios": "no.existe@example.net", "asunto": "Alta"},
+    "common/cuarentena": {"archivo": "1700000000.M1.mx", "motivo": "no es un correo"},
     "MA-006/no_resuelto": {"texto": "No funciona"},
     "MA-006/solucion": {"solucion": "Se restableció", "fecha_cierre": "2026-11-25"},
     "MA-006/recordatorio_validacion": {"fecha_cierre": "2026-11-25"},

@@ -164,6 +164,9 @@ def upgrade() -> None:
         sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("message_id", sa.String(length=500), nullable=True),
+        sa.Column("auto", sa.String(length=16), nullable=True),
+        sa.Column("recipients", sa.Text(), nullable=False),
         sa.Column("dedupe_key", sa.String(length=300), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
@@ -177,6 +180,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_outbox_case_id"), ["case_id"], unique=False)
+        batch_op.create_index("ix_outbox_created_at", ["created_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_outbox_message_id"), ["message_id"], unique=False)
         batch_op.create_index("ix_outbox_status_not_before", ["status", "not_before"], unique=False)
 
     op.create_table(
@@ -318,6 +323,8 @@ def downgrade() -> None:
     op.drop_table("tasks")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_index("ix_outbox_status_not_before")
+        batch_op.drop_index(batch_op.f("ix_outbox_message_id"))
+        batch_op.drop_index("ix_outbox_created_at")
         batch_op.drop_index(batch_op.f("ix_outbox_case_id"))
 
     op.drop_table("outbox")

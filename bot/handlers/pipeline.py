@@ -1,0 +1,364 @@
+"""The inbound mail pipeline: parse, dedupe, clean, correlate, classify, route.
+
+Each message runs through the ordered PIPELINE inside one transaction; the channel
+acknowledges it only after that transaction commits. A message that cannot be processed
+is quarantined and the specialists are told; nothing is deleted, nothing blocks the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.channels.base import InboundChannel, InboundMessage
+from bot.handlers.intents import UNKNOWN, Classifier, classify
+from bot.handlers.parse import MailParseError, ParsedMail, parse_mail
+from bot.handlers.quotes import strip_reply
+from bot.rules.dsl import event, intent
+from bot.rules.effects import SendMail
+from bot.workflow import SYSTEM_ACTOR, Workflow
+from storage.archive import Archive
+from storage.db import Database
+from storage.models import Attachment, Case, CaseLink, Event, Message, Outbox
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PROCESS = "MA-006"
+TAG = re.compile(r"\[(MA-\d{3}) #(\d+)\]")
+
+Outcome = Literal["duplicate", "opened", "attached", "ignored", "bounce", "quarantined"]
+
+
+@dataclass
+class Ingest:
+    """One inbound message on its way through the pipeline."""
+
+    inbound: InboundMessage
+    now: datetime
+    parsed: ParsedMail | None = None
+    body: str = ""
+    case: Case | None = None
+    message: Message | None = None
+    intent: str = UNKNOWN
+    outcome: Outcome | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PipelineEnv:
+    """What the steps work with."""
+
+    workflow: Workflow
+    archive: Archive
+    classify: Classifier
+
+
+Step = Callable[[Ingest, PipelineEnv, Session], None]
+
+
+def parse_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
+    """Parse the raw bytes (MailParseError quarantines the message)."""
+    ing.parsed = parse_mail(ing.inbound.raw)
+
+
+def dedupe_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
+    """A Message-ID already stored means this message was processed before."""
+    assert ing.parsed is not None
+    seen = s.scalar(
+        select(Message.id).where(
+            (Message.channel == ing.inbound.channel)
+            & (Message.external_id == ing.parsed.message_id)
+        )
+    )
+    if seen is not None:
+        ing.outcome = "duplicate"
+
+
+def clean_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
+    """Keep what the sender wrote now; the full original stays stored."""
+    assert ing.parsed is not None
+    ing.body = strip_reply(ing.parsed.text)
+
+
+def correlate_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
+    """Find the case: the subject tag first, then In-Reply-To/References."""
+    assert ing.parsed is not None
+    for match in TAG.finditer(ing.parsed.subject):
+        case = s.get(Case, int(match.group(2)))
+        if case is not None and case.process == match.group(1):
+            ing.case = case
+            return
+    ids = [i for i in (ing.parsed.in_reply_to, *ing.parsed.references) if i]
+    if ids:
+        case_id = s.scalar(
+            select(Message.case_id)
+            .where(Message.message_id.in_(ids) & Message.case_id.is_not(None))
+            .order_by(Message.id.desc())
+            .limit(1)
+        )
+        if case_id is not None:
+            ing.case = s.get(Case, case_id)
+
+
+def record_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
+    """Store the message and its attachments (by SHA-256, within the size limits)."""
+    assert ing.parsed is not None
+    p = ing.parsed
+    cfg = env.workflow.config.mail
+    message = Message(
+        case_id=ing.case.id if ing.case else None,
+        direction="in",
+        channel=ing.inbound.channel,
+        external_id=p.message_id,
+        message_id=p.message_id,
+        in_reply_to=p.in_reply_to,
+        references=list(p.references),
+        sender=p.sender,
+        recipients=[*p.to, *p.cc],
+        subject=p.subject[:1000],
+        body=p.text,
+        raw_sha256=env.archive.put(ing.inbound.raw),
+        at=ing.now,
+        status="received",
+        detail={"clean": ing.body[:20000], "notes": list(p.notes), "auto": p.auto.reason},
+    )
+    s.add(message)
+    s.flush()
+    limit = cfg.max_attachment_mb * 1024 * 1024
+    for att in p.attachments:
+        if att.inline:
+            continue  # logos and signature images
+        if len(att.content) > limit:
+            ing.notes.append(f"adjunto {att.filename} omitido: excede {cfg.max_attachment_mb} MB")
+            continue
+        s.add(
+            Attachment(
+                message_id=message.id,
+                case_id=message.case_id,
+                filename=att.filename[:500],
+                content_type=att.content_type,
+                size=len(att.content),
+                sha256=env.archive.put(att.content),
+                created_at=ing.now,
+            )
+        )
+    if ing.notes:
+        message.detail = {**message.detail, "notes": [*p.notes, *ing.notes]}
+    ing.message = message
+
+
+def classify_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
+    """What the reply means, for an open case that acts on intents."""
+    if ing.case is None or ing.case.closed_at is not None:
+        return
+    proc = env.workflow.process(ing.case.process)
+    if proc.accepted_intents(ing.case.state):
+        ing.intent = env.classify(ing.body)
+
+
+def route_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
+    """Move the case (or open one); automatic mail never gets an automatic answer."""
+    assert ing.parsed is not None and ing.message is not None
+    p = ing.parsed
+    wf = env.workflow
+    if p.auto.bounce:
+        _bounce(ing, env, s)
+        return
+    if p.auto.automatic or p.sender in ("", wf.config.mail.address):
+        _note(s, ing, "ignored_automatic", {"reason": p.auto.reason or "own-address"})
+        ing.outcome = "ignored"
+        return
+    case = ing.case
+    text = ing.body or p.subject
+    if case is None or case.closed_at is not None:
+        previous = case
+        trigger = wf.trigger(event("abrir"), p.sender, text=text, message_id=p.message_id)
+        opened, _ = wf.open_case(
+            s,
+            DEFAULT_PROCESS,
+            trigger,
+            ing.now,
+            subject=p.subject or "(sin asunto)",
+            requester=p.sender,
+        )
+        if previous is not None:
+            s.add(
+                CaseLink(
+                    case_id=opened.id,
+                    other_id=previous.id,
+                    relation="seguimiento_de",
+                    created_at=ing.now,
+                )
+            )
+        ing.message.case_id = opened.id
+        for att in s.scalars(select(Attachment).where(Attachment.message_id == ing.message.id)):
+            att.case_id = opened.id
+        ing.case = opened
+        ing.outcome = "opened"
+        return
+    proc = wf.process(case.process)
+    on = intent(ing.intent) if ing.intent in proc.accepted_intents(case.state) else None
+    from_requester = p.sender == case.requester
+    if on is not None and from_requester:
+        trigger = wf.trigger(on, p.sender, text=text, message_id=p.message_id)
+        wf.handle(s, case, trigger, ing.now)
+    elif any(t.on == event("mensaje") for t in proc.outgoing(case.state)):
+        trigger = wf.trigger(event("mensaje"), p.sender, text=text, message_id=p.message_id)
+        wf.handle(s, case, trigger, ing.now)
+    else:
+        _note(s, ing, "message_attached", {"from": p.sender})
+    ing.outcome = "attached"
+
+
+def _note(s: Session, ing: Ingest, kind: str, detail: dict[str, object]) -> None:
+    """An audit event about the message itself."""
+    s.add(
+        Event(
+            case_id=ing.case.id if ing.case else None,
+            at=ing.now,
+            kind=kind,
+            actor=ing.parsed.sender if ing.parsed else "",
+            steps=[],
+            detail={"message_id": ing.parsed.message_id if ing.parsed else None, **detail},
+        )
+    )
+
+
+def _bounce(ing: Ingest, env: PipelineEnv, s: Session) -> None:
+    """A bounce of one of our messages marks its outbox row and alerts the team."""
+    assert ing.parsed is not None
+    auto = ing.parsed.auto
+    hit = list(s.scalars(select(Outbox).where(Outbox.message_id.in_(auto.bounced_message_ids))))
+    permanent = auto.bounce_permanent is not False
+    for row in hit:
+        if permanent:
+            row.status = "bounced"
+            row.last_error = "rebote: " + ", ".join(auto.bounce_recipients)
+    case_ids = {r.case_id for r in hit if r.case_id is not None}
+    ing.case = s.get(Case, next(iter(case_ids))) if case_ids else ing.case
+    _note(
+        s,
+        ing,
+        "bounce",
+        {
+            "bounced": list(auto.bounced_message_ids),
+            "recipients": list(auto.bounce_recipients),
+            "permanent": permanent,
+            "outbox": [r.id for r in hit],
+        },
+    )
+    if hit and permanent:
+        alert = SendMail(
+            to=("@specialists",),
+            template="common/rebote",
+            context={
+                "destinatarios": ", ".join(auto.bounce_recipients) or "(desconocido)",
+                "asunto": hit[0].payload.get("subject", ""),
+            },
+            auto="auto-generated",
+            immediate=True,
+        )
+        env.workflow.queue_mail(s, ing.case, alert, ing.now)
+    ing.outcome = "bounce"
+
+
+# The ordered pipeline; a step ends it early by setting `outcome`.
+PIPELINE: tuple[Step, ...] = (
+    parse_step,
+    dedupe_step,
+    clean_step,
+    correlate_step,
+    record_step,
+    classify_step,
+    route_step,
+)
+
+
+@dataclass
+class IngestReport:
+    """What one ingestion pass did, by outcome."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, outcome: str) -> None:
+        """Count one message."""
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+
+    @property
+    def total(self) -> int:
+        """Messages handled."""
+        return sum(self.counts.values())
+
+
+class Ingestor:
+    """Runs every inbound message of a channel through the pipeline."""
+
+    def __init__(
+        self,
+        db: Database,
+        workflow: Workflow,
+        archive: Archive,
+        classifier: Classifier = classify,
+        steps: Iterable[Step] = PIPELINE,
+    ) -> None:
+        self.db = db
+        self.env = PipelineEnv(workflow, archive, classifier)
+        self.steps = tuple(steps)
+
+    def run(self, channel: InboundChannel, now: datetime) -> IngestReport:
+        """Ingest everything the channel has; each message commits, then is acknowledged."""
+        report = IngestReport()
+        for inbound in channel.fetch():
+            outcome = self.one(inbound, now)
+            if outcome == "quarantined":
+                channel.quarantine(inbound.key)
+            else:
+                channel.ack(inbound.key)
+            report.add(outcome)
+        return report
+
+    def one(self, inbound: InboundMessage, now: datetime) -> Outcome:
+        """Process one message in one transaction; failures quarantine it."""
+        ing = Ingest(inbound, now)
+        try:
+            with self.db.transaction() as s:
+                for run_step in self.steps:
+                    run_step(ing, self.env, s)
+                    if ing.outcome in ("duplicate",):
+                        break
+        except MailParseError as exc:
+            return self._quarantine(inbound, now, f"no es un correo válido: {exc}")
+        except Exception as exc:  # a bad message must never stop the daemon
+            log.exception("message %s quarantined", inbound.key)
+            return self._quarantine(inbound, now, f"{type(exc).__name__}: {exc}")
+        return ing.outcome or "attached"
+
+    def _quarantine(self, inbound: InboundMessage, now: datetime, reason: str) -> Outcome:
+        """Record the quarantine and tell the specialists, in a transaction of its own."""
+        with self.db.transaction() as s:
+            s.add(
+                Event(
+                    case_id=None,
+                    at=now,
+                    kind="quarantined",
+                    actor=SYSTEM_ACTOR,
+                    steps=[],
+                    detail={"key": inbound.key, "reason": reason[:2000]},
+                )
+            )
+            alert = SendMail(
+                to=("@specialists",),
+                template="common/cuarentena",
+                context={"archivo": inbound.key, "motivo": reason[:2000]},
+                auto="auto-generated",
+                immediate=True,
+            )
+            self.env.workflow.queue_mail(s, None, alert, now)
+        return "quarantined"

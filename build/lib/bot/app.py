@@ -1,0 +1,196 @@
+"""Wiring: build the application from config, run one cycle, or run the daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bot.calendar import BusinessCalendar, SupportHours
+from bot.channels.maildir import MaildirChannel
+from bot.clock import Clock
+from bot.config import Config
+from bot.digest import digest_job
+from bot.dispatcher import Dispatcher, DispatchResult
+from bot.scheduler import RecurringJob, Sweeper, SweepResult
+from bot.templates import Templates, default_templates_dir
+from bot.workflow import Workflow
+from storage.archive import Archive
+from storage.db import Database
+from storage.models import Cursor
+
+log = logging.getLogger("mesabot")
+
+# The explicit registry of recurring jobs (timer rows with no case).
+JOBS: tuple[RecurringJob, ...] = (
+    RecurringJob("resumen_diario", at=lambda wf: wf.config.digest.at, run=digest_job),
+)
+
+
+@dataclass
+class App:
+    """Everything the bot runs with, built once from the configuration."""
+
+    config: Config
+    clock: Clock
+    calendar: BusinessCalendar
+    db: Database
+    archive: Archive
+    templates: Templates
+    workflow: Workflow
+    mail: MaildirChannel
+    dispatcher: Dispatcher
+    sweeper: Sweeper
+
+
+@dataclass(frozen=True)
+class CycleReport:
+    """What one full cycle did."""
+
+    sweep: SweepResult
+    dispatch: DispatchResult
+
+
+def make_calendar(config: Config) -> BusinessCalendar:
+    """The business calendar from [organization], [hours] and [calendar]."""
+    hours = SupportHours.parse(config.hours.mon_thu, config.hours.fri, config.hours.chat_until)
+    return BusinessCalendar(config.organization.timezone, hours, config.calendar.extra_closed_days)
+
+
+def build_app(config: Config, clock: Clock, config_dir: Path | None = None) -> App:
+    """Build the application; nothing is migrated or started yet."""
+    calendar = make_calendar(config)
+    db = Database(config.storage.url)
+    archive = Archive(config.storage.archive)
+    templates = Templates(default_templates_dir(config_dir))
+    workflow = Workflow(config, calendar, templates)
+    mail = MaildirChannel(config.mail.maildir)
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    return App(
+        config=config,
+        clock=clock,
+        calendar=calendar,
+        db=db,
+        archive=archive,
+        templates=templates,
+        workflow=workflow,
+        mail=mail,
+        dispatcher=Dispatcher(db, archive, mail),
+        sweeper=Sweeper(db, workflow, JOBS, worker),
+    )
+
+
+def migrate(app: App) -> None:
+    """Bring the database schema to the newest revision (cheap when already current)."""
+    from storage.migrate import ensure_schema
+
+    ensure_schema(app.db.engine)
+
+
+def run_once(app: App, now: datetime | None = None) -> CycleReport:
+    """One full cycle: recurring jobs ensured, due timers fired, outbox dispatched."""
+    now = now or app.clock.now()
+    app.mail.ensure()
+    app.sweeper.ensure_jobs(now)
+    sweep = app.sweeper.sweep_all(now)
+    dispatch = app.dispatcher.run_all(now)
+    _heartbeat(app, now)
+    return CycleReport(sweep, dispatch)
+
+
+def _heartbeat(app: App, now: datetime) -> None:
+    """Record that the daemon is alive (read by `mesabot health`)."""
+    with app.db.transaction() as s:
+        row = s.get(Cursor, ("daemon", "heartbeat"))
+        if row is None:
+            s.add(Cursor(channel="daemon", key="heartbeat", value=now.isoformat(), updated_at=now))
+        else:
+            row.value = now.isoformat()
+            row.updated_at = now
+
+
+def last_heartbeat(app: App) -> datetime | None:
+    """When the daemon last completed a cycle."""
+    with app.db.sessions() as s:
+        return s.scalar(
+            select(Cursor.updated_at).where(
+                (Cursor.channel == "daemon") & (Cursor.key == "heartbeat")
+            )
+        )
+
+
+def healthy(app: App, now: datetime) -> bool:
+    """True if a cycle completed within three sweep intervals."""
+    beat = last_heartbeat(app)
+    limit = timedelta(seconds=3 * app.config.daemon.sweep_interval_seconds + 30)
+    return beat is not None and now - beat <= limit
+
+
+def run_daemon(app: App) -> None:
+    """Run until SIGINT/SIGTERM: the cycle every sweep interval, in a worker thread."""
+    asyncio.run(_serve(app))
+
+
+async def _serve(app: App) -> None:
+    """The daemon's event loop: APScheduler drives the cycle; signals stop it cleanly."""
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    busy = asyncio.Lock()
+
+    async def cycle() -> None:
+        if busy.locked():
+            return  # the previous cycle is still running; skip rather than pile up
+        async with busy:
+            try:
+                report = await asyncio.to_thread(run_once, app)
+            except Exception:
+                log.exception("cycle failed; the next one will retry")
+                return
+            if report.sweep.fired or report.dispatch.sent or report.dispatch.failed:
+                log.info(
+                    "cycle: %d timers fired, %d sent, %d failed",
+                    report.sweep.fired,
+                    report.dispatch.sent,
+                    report.dispatch.failed,
+                )
+
+    scheduler = AsyncIOScheduler(timezone=app.calendar.tz)
+    scheduler.add_job(
+        cycle,
+        "interval",
+        seconds=app.config.daemon.sweep_interval_seconds,
+        id="cycle",
+        next_run_time=datetime.now(app.calendar.tz),
+        coalesce=True,
+        max_instances=1,
+        # After a pause (laptop sleep, long GC) run late rather than skip: timers are rows.
+        misfire_grace_time=3600,
+    )
+    scheduler.start()
+    log.info(
+        "Mesa Bot en marcha: %s, base de datos %s, correo %s",
+        app.config.organization.name,
+        app.db.engine.url.render_as_string(hide_password=True),
+        app.config.mail.backend,
+    )
+    try:
+        await stop.wait()
+    finally:
+        log.info("deteniendo Mesa Bot...")
+        scheduler.shutdown(wait=False)
+        async with busy:  # let a running cycle finish its transaction
+            pass
+        app.db.dispose()
+        log.info("Mesa Bot detenido")

@@ -1,0 +1,19 @@
+"""The error vocabulary the core acts on."""
+
+from __future__ import annotations
+
+
+class MesabotError(Exception):
+    """Base of the bot's own errors."""
+
+
+class ChannelUnavailable(MesabotError):
+    """The channel cannot be reached now; retry with backoff."""
+
+
+class ChannelAuthFailed(MesabotError):
+    """The channel refused our credentials; alert and park the channel."""
+
+
+class MessageRejected(MesabotError):
+    """The peer refused this message for good (e.g. SMTP 5xx); tell the sender."""

@@ -1,0 +1,1 @@
+"""Inbound pipeline steps and specialist commands (the ordered PIPELINE)."""

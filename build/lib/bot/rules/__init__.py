@@ -1,0 +1,17 @@
+"""Processes as declarative state machines, and the pure engine that runs them."""
+
+from __future__ import annotations
+
+from bot.rules import ma006_tickets
+from bot.rules.dsl import Process
+
+# The explicit registry of processes; order is the order `mesabot rules` lists them.
+PROCESSES: tuple[Process, ...] = (ma006_tickets.PROCESS,)
+
+
+def get_process(code: str) -> Process:
+    """The process with this code (case-insensitive), or KeyError."""
+    for proc in PROCESSES:
+        if proc.code.lower() == code.lower():
+            return proc
+    raise KeyError(code)

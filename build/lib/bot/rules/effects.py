@@ -1,0 +1,136 @@
+"""Effects are data: what a transition wants done, performed after the commit."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from bot.calendar import BusinessCalendar
+
+DelayUnit = Literal["business_days", "business_hours", "days", "hours", "minutes"]
+
+
+@dataclass(frozen=True)
+class Delay:
+    """A span of time measured on the business calendar or the wall clock."""
+
+    amount: int
+    unit: DelayUnit
+
+    def due(self, start: datetime, calendar: BusinessCalendar) -> datetime:
+        """The instant this delay ends when it starts at `start`."""
+        if self.unit == "business_days":
+            return calendar.add_business_days(start, self.amount)
+        if self.unit == "business_hours":
+            return calendar.add_business_hours(start, timedelta(hours=self.amount))
+        seconds = {"days": 86400, "hours": 3600, "minutes": 60}[self.unit]
+        return start + timedelta(seconds=self.amount * seconds)
+
+    def __str__(self) -> str:
+        """Spanish reading, used by `mesabot rules`."""
+        names = {
+            "business_days": ("día hábil", "días hábiles"),
+            "business_hours": ("hora hábil", "horas hábiles"),
+            "days": ("día natural", "días naturales"),
+            "hours": ("hora", "horas"),
+            "minutes": ("minuto", "minutos"),
+        }[self.unit]
+        return f"{self.amount} {names[0] if self.amount == 1 else names[1]}"
+
+
+def business_days(n: int) -> Delay:
+    """N business days (días hábiles)."""
+    return Delay(n, "business_days")
+
+
+def business_hours(n: int) -> Delay:
+    """N hours inside the support windows."""
+    return Delay(n, "business_hours")
+
+
+def days(n: int) -> Delay:
+    """N calendar days (días naturales)."""
+    return Delay(n, "days")
+
+
+def hours(n: int) -> Delay:
+    """N wall-clock hours."""
+    return Delay(n, "hours")
+
+
+def minutes(n: int) -> Delay:
+    """N wall-clock minutes."""
+    return Delay(n, "minutes")
+
+
+# Recipients are addresses or role tokens resolved against the directory when applied:
+# @requester, @assignee (falls back to @specialists), @specialists, @supervisor, @director,
+# @backup, @training, @commercial, @operations, @metlife_recert.
+Recipient = str
+
+
+@dataclass(frozen=True)
+class SendMail:
+    """Send a mail rendered from templates/email/<template>.txt.j2."""
+
+    to: tuple[Recipient, ...]
+    template: str
+    context: Mapping[str, Any] = field(default_factory=dict)
+    cc: tuple[Recipient, ...] = ()
+    # RFC 3834: "auto-replied" for answers, "auto-generated" for reminders and alerts.
+    auto: Literal["auto-replied", "auto-generated"] | None = None
+    # Answer the message that triggered the transition (In-Reply-To / References).
+    reply: bool = False
+    # Acknowledgements and team alerts go at once; the rest waits for support hours.
+    immediate: bool = False
+    attachments: tuple[str, ...] = ()  # SHA-256 of archived files
+
+
+@dataclass(frozen=True)
+class CreateTask:
+    """Open a task for a person with everything needed to do it."""
+
+    kind: str
+    title: str
+    assignee: Recipient = "@assignee"
+    template: str | None = None
+    context: Mapping[str, Any] = field(default_factory=dict)
+    due: Delay | None = None
+
+
+@dataclass(frozen=True)
+class CompleteTasks:
+    """Mark the case's open tasks of a kind (or all, when kind is None) as done."""
+
+    kind: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordKnowledge:
+    """Write a knowledge-base entry from the closed case."""
+
+    kind: str
+    problem: str
+    solution: str
+    outcome: str
+
+
+@dataclass(frozen=True)
+class ArmTimer:
+    """Arm a case timer that outlives state changes until cancelled or the case closes."""
+
+    kind: str
+    after: Delay
+
+
+@dataclass(frozen=True)
+class CancelTimer:
+    """Cancel the case's pending timers of a kind."""
+
+    kind: str
+
+
+Effect = SendMail | CreateTask | CompleteTasks | RecordKnowledge | ArmTimer | CancelTimer

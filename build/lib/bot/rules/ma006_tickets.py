@@ -1,0 +1,396 @@
+"""MA-006 Mesa de Ayuda: gestión de tickets (seeds/001, MA-006 pasos 1-19)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from bot.rules.dsl import (
+    Context,
+    Outcome,
+    Process,
+    State,
+    TimerDecl,
+    Transition,
+    command,
+    event,
+    intent,
+    timer,
+)
+from bot.rules.effects import (
+    CompleteTasks,
+    RecordKnowledge,
+    SendMail,
+    business_days,
+    business_hours,
+)
+
+CODE = "MA-006"
+TICKET_TYPES = ("gestion_cuentas", "acceso", "consultas", "soporte_tecnico")
+
+
+def _notes(ctx: Context, text: str) -> list[dict[str, Any]]:
+    """The case's notes with one more, stamped with who and when."""
+    notes = list(ctx.case.data.get("notas", []))
+    notes.append({"at": ctx.now.isoformat(), "by": ctx.trigger.actor, "text": text})
+    return notes
+
+
+def _close_date(ctx: Context) -> str:
+    """The automatic-close date announced to the requester, in ISO form."""
+    days = ctx.settings["validation_close"]
+    return ctx.calendar.local(days.due(ctx.now, ctx.calendar)).date().isoformat()
+
+
+def _knowledge(ctx: Context, outcome: str) -> RecordKnowledge:
+    """The knowledge-base entry written when a ticket closes (pasos 18-19)."""
+    return RecordKnowledge(
+        kind=str(ctx.case.data.get("tipo", "")),
+        problem=ctx.case.subject,
+        solution=str(ctx.case.data.get("solucion", "")),
+        outcome=outcome,
+    )
+
+
+def open_ticket(ctx: Context) -> Outcome:
+    """Pasos 1-3: acknowledge at once with the reference, whatever the hour."""
+    ack = SendMail(
+        to=("@requester",),
+        template="MA-006/acuse",
+        auto="auto-replied",
+        reply=True,
+        immediate=True,
+    )
+    return Outcome(effects=(ack,), data={"descripcion": ctx.trigger.text[:4000]})
+
+
+def take(ctx: Context) -> Outcome:
+    """Pasos 4-7: the specialist takes it, classifies it, documents and answers."""
+    assignee = ctx.trigger.values.get("asignado") or ctx.trigger.actor
+    data: dict[str, Any] = {"tipo": ctx.trigger.values["tipo"], "tomado_at": ctx.now.isoformat()}
+    effects: list[Any] = []
+    note = ctx.trigger.values.get("nota", "").strip()
+    if note:
+        data["notas"] = _notes(ctx, note)
+        effects.append(
+            SendMail(
+                to=("@requester",), template="MA-006/respuesta_inicial", context={"texto": note}
+            )
+        )
+    return Outcome(effects=tuple(effects), data=data, assignee=assignee)
+
+
+def valid_type(ctx: Context) -> bool:
+    """Paso 5: the type is one of the documented four."""
+    return ctx.trigger.values.get("tipo", "") in TICKET_TYPES
+
+
+def first_response_late(ctx: Context) -> Outcome:
+    """Nobody took the ticket within the first-response SLA: alert the team."""
+    alert = SendMail(
+        to=("@specialists",),
+        cc=("@supervisor",),
+        template="MA-006/alerta_sla",
+        auto="auto-generated",
+        immediate=True,
+    )
+    return Outcome(effects=(alert,), detail={"sla": "primera_respuesta"})
+
+
+def add_note(ctx: Context) -> Outcome:
+    """Paso 6: an internal note."""
+    return Outcome(data={"notas": _notes(ctx, ctx.trigger.values["nota"])})
+
+
+def assign(ctx: Context) -> Outcome:
+    """Reassign the ticket (Carlos as backup in high demand, per the seed's roles)."""
+    return Outcome(assignee=ctx.trigger.values["asignado"])
+
+
+def write_requester(ctx: Context) -> Outcome:
+    """Pasos 9-10: keep the requester informed."""
+    text = ctx.trigger.values["nota"]
+    mail = SendMail(to=("@requester",), template="MA-006/mensaje", context={"texto": text})
+    return Outcome(effects=(mail,), data={"notas": _notes(ctx, f"(al usuario) {text}")})
+
+
+def requester_wrote(ctx: Context) -> Outcome:
+    """Paso 9: a new message from the requester is attached; the assignee is told."""
+    notice = SendMail(
+        to=("@assignee",),
+        template="MA-006/nuevo_mensaje",
+        context={"texto": ctx.trigger.text[:4000]},
+        auto="auto-generated",
+        immediate=True,
+    )
+    return Outcome(effects=(notice,))
+
+
+def follow_up(ctx: Context) -> Outcome:
+    """Paso 9: a ticket in progress is never silent; remind the assignee."""
+    reminder = SendMail(
+        to=("@assignee",),
+        template="MA-006/seguimiento",
+        auto="auto-generated",
+        immediate=True,
+    )
+    return Outcome(effects=(reminder,))
+
+
+def resolve(ctx: Context) -> Outcome:
+    """Pasos 11-15: document the solution, send it, ask for validation in 3 business days."""
+    solution = ctx.trigger.values["solucion"]
+    mail = SendMail(
+        to=("@requester",),
+        template="MA-006/solucion",
+        context={"solucion": solution, "fecha_cierre": _close_date(ctx)},
+        attachments=ctx.trigger.attachments,
+    )
+    data = {"solucion": solution, "resuelto_at": ctx.now.isoformat()}
+    return Outcome(effects=(mail,), data=data)
+
+
+def remind_validation(ctx: Context) -> Outcome:
+    """One business day before the automatic close, remind the requester."""
+    closes = ctx.calendar.add_business_days(ctx.now, 1)
+    mail = SendMail(
+        to=("@requester",),
+        template="MA-006/recordatorio_validacion",
+        context={"fecha_cierre": ctx.calendar.local(closes).date().isoformat()},
+        auto="auto-generated",
+    )
+    return Outcome(effects=(mail,))
+
+
+def _answer_auto(ctx: Context) -> Literal["auto-replied"] | None:
+    """RFC 3834: what the bot answers to a requester's mail on its own is auto-replied."""
+    return "auto-replied" if ctx.trigger.on.kind == "intent" else None
+
+
+def validated(ctx: Context) -> Outcome:
+    """Paso 16: the requester (or the specialist on their behalf) validated."""
+    mail = SendMail(
+        to=("@requester",), template="MA-006/cerrado_validado", reply=True, auto=_answer_auto(ctx)
+    )
+    by = "especialista" if ctx.trigger.on.kind == "command" else "usuario"
+    return Outcome(
+        effects=(mail, _knowledge(ctx, "validado"), CompleteTasks()),
+        data={"motivo_cierre": "validado", "validado_por": by},
+    )
+
+
+def not_solved(ctx: Context) -> Outcome:
+    """The requester says it is not solved: back to work, the assignee is told."""
+    notice = SendMail(
+        to=("@assignee",),
+        template="MA-006/no_resuelto",
+        context={"texto": ctx.trigger.text[:4000]},
+        auto="auto-generated",
+        immediate=True,
+    )
+    ack = SendMail(
+        to=("@requester",), template="MA-006/reabierto", reply=True, auto=_answer_auto(ctx)
+    )
+    reopened = int(ctx.case.data.get("reaperturas", 0)) + 1
+    return Outcome(effects=(notice, ack), data={"reaperturas": reopened})
+
+
+def auto_close(ctx: Context) -> Outcome:
+    """Paso 17: no answer in 3 business days closes the ticket."""
+    mail = SendMail(
+        to=("@requester",), template="MA-006/cerrado_sin_respuesta", auto="auto-generated"
+    )
+    return Outcome(
+        effects=(mail, _knowledge(ctx, "sin_respuesta"), CompleteTasks()),
+        data={"motivo_cierre": "sin_respuesta"},
+    )
+
+
+def close_by_specialist(ctx: Context) -> Outcome:
+    """A specialist closes a ticket that needs no work (duplicate, improcedente)."""
+    reason = ctx.trigger.values["motivo"]
+    mail = SendMail(
+        to=("@requester",), template="MA-006/cerrado_especialista", context={"motivo": reason}
+    )
+    return Outcome(
+        effects=(mail, _knowledge(ctx, "cerrado_por_especialista"), CompleteTasks()),
+        data={"motivo_cierre": reason},
+    )
+
+
+_OPEN = ("pendiente_atencion", "en_proceso")
+
+PROCESS = Process(
+    code=CODE,
+    name="Gestión de tickets",
+    states=(
+        State(
+            "pendiente_atencion",
+            "Pendiente de atención",
+            timers=(TimerDecl("sla_primera_respuesta", "first_response"),),
+        ),
+        State(
+            "en_proceso",
+            "En proceso",
+            timers=(TimerDecl("seguimiento", "follow_up", repeat=True),),
+        ),
+        State(
+            "en_validacion",
+            "En validación",
+            timers=(
+                TimerDecl("recordatorio_validacion", "validation_reminder"),
+                TimerDecl("cierre_automatico", "validation_close"),
+            ),
+        ),
+        State("cerrado", "Cerrado", final=True),
+    ),
+    transitions=(
+        Transition(
+            (),
+            event("abrir"),
+            "pendiente_atencion",
+            ("MA-006 paso 1", "MA-006 paso 2", "MA-006 paso 3"),
+            action=open_ticket,
+            description="Ticket recibido, acuse automático con la referencia",
+        ),
+        Transition(
+            ("pendiente_atencion",),
+            command("tomar"),
+            "en_proceso",
+            ("MA-006 paso 4", "MA-006 paso 5", "MA-006 paso 6", "MA-006 paso 7"),
+            action=take,
+            guard=valid_type,
+            guard_label="tipo debe ser " + ", ".join(TICKET_TYPES),
+            requires=("tipo",),
+            description="El especialista toma el ticket, lo clasifica y responde",
+        ),
+        Transition(
+            ("pendiente_atencion",),
+            timer("sla_primera_respuesta"),
+            None,
+            ("MA-006 paso 4",),
+            action=first_response_late,
+            description="Alerta: primera respuesta fuera de SLA",
+        ),
+        Transition(
+            _OPEN,
+            command("nota"),
+            None,
+            ("MA-006 paso 6",),
+            action=add_note,
+            requires=("nota",),
+            description="Nota interna",
+        ),
+        Transition(
+            (*_OPEN, "en_validacion"),
+            command("asignar"),
+            None,
+            ("MA-006 paso 4",),
+            action=assign,
+            requires=("asignado",),
+            description="Reasignar el ticket",
+        ),
+        Transition(
+            ("en_proceso",),
+            command("responder"),
+            None,
+            ("MA-006 paso 9", "MA-006 paso 10"),
+            action=write_requester,
+            requires=("nota",),
+            description="Informar avances al usuario",
+        ),
+        Transition(
+            (*_OPEN, "en_validacion"),
+            event("mensaje"),
+            None,
+            ("MA-006 paso 9",),
+            action=requester_wrote,
+            description="Nuevo mensaje del usuario: se adjunta y se avisa al asignado",
+        ),
+        Transition(
+            ("en_proceso",),
+            timer("seguimiento"),
+            None,
+            ("MA-006 paso 9",),
+            action=follow_up,
+            description="Recordatorio de seguimiento al asignado",
+        ),
+        Transition(
+            ("en_proceso",),
+            command("resolver"),
+            "en_validacion",
+            (
+                "MA-006 paso 11",
+                "MA-006 paso 12",
+                "MA-006 paso 13",
+                "MA-006 paso 14",
+                "MA-006 paso 15",
+            ),
+            action=resolve,
+            requires=("solucion",),
+            description="Solución enviada y validación solicitada (3 días hábiles)",
+        ),
+        Transition(
+            ("en_validacion",),
+            timer("recordatorio_validacion"),
+            None,
+            ("MA-006 paso 15",),
+            action=remind_validation,
+            description="Recordatorio al usuario un día hábil antes del cierre automático",
+        ),
+        Transition(
+            ("en_validacion",),
+            intent("VALIDATED"),
+            "cerrado",
+            ("MA-006 paso 16", "MA-006 paso 18", "MA-006 paso 19"),
+            action=validated,
+            description="El usuario valida la solución",
+        ),
+        Transition(
+            ("en_validacion",),
+            command("validar"),
+            "cerrado",
+            ("MA-006 paso 16", "MA-006 paso 18", "MA-006 paso 19"),
+            action=validated,
+            description="El especialista registra la validación (teléfono, presencial)",
+        ),
+        Transition(
+            ("en_validacion",),
+            intent("NOT_SOLVED"),
+            "en_proceso",
+            ("MA-006 paso 9", "MA-006 paso 14"),
+            action=not_solved,
+            description="El usuario indica que no quedó resuelto",
+        ),
+        Transition(
+            ("en_validacion",),
+            command("reabrir"),
+            "en_proceso",
+            ("MA-006 paso 14",),
+            action=not_solved,
+            description="El especialista reabre el ticket",
+        ),
+        Transition(
+            ("en_validacion",),
+            timer("cierre_automatico"),
+            "cerrado",
+            ("MA-006 paso 17", "MA-006 paso 18", "MA-006 paso 19"),
+            action=auto_close,
+            description="Cierre automático sin respuesta en 3 días hábiles",
+        ),
+        Transition(
+            _OPEN,
+            command("cerrar"),
+            "cerrado",
+            ("MA-006 paso 16", "MA-006 paso 18"),
+            action=close_by_specialist,
+            requires=("motivo",),
+            description="Cierre por el especialista (duplicado, improcedente)",
+        ),
+    ),
+    settings={
+        "first_response": business_hours(4),
+        "follow_up": business_days(2),
+        "validation_close": business_days(3),
+        "validation_reminder": business_days(2),
+    },
+)

@@ -1,0 +1,430 @@
+"""Applying decisions: state, audit event, timers, tasks and outbox rows in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import make_msgid
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from bot.calendar import BusinessCalendar
+from bot.config import Config
+from bot.directory import Directory
+from bot.rules import PROCESSES, get_process
+from bot.rules.dsl import CaseView, On, Process, Trigger
+from bot.rules.effects import (
+    CompleteTasks,
+    CreateTask,
+    Delay,
+    RecordKnowledge,
+    SendMail,
+    business_days,
+    business_hours,
+)
+from bot.rules.engine import Decision, Rejected, step
+from bot.templates import Templates
+from storage.models import Case, Event, KnowledgeEntry, Message, Outbox, Task, Timer
+
+SYSTEM_ACTOR = "mesabot"
+
+
+class UnknownCase(LookupError):
+    """No case has this id."""
+
+
+def case_tag(process: str, case_id: int) -> str:
+    """The subject tag that threads mail to a case, e.g. '[MA-006 #7]'."""
+    return f"[{process} #{case_id}]"
+
+
+def tag_subject(subject: str, process: str, case_id: int) -> str:
+    """The subject with the case tag appended once."""
+    tag = case_tag(process, case_id)
+    return subject if tag in subject else f"{subject} {tag}".strip()
+
+
+def view_of(case: Case) -> CaseView:
+    """The read-only view the rules engine works on."""
+    return CaseView(
+        id=case.id,
+        process=case.process,
+        state=case.state,
+        subject=case.subject,
+        requester=case.requester,
+        assignee=case.assignee,
+        data=dict(case.data),
+    )
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A decision that was applied, with the audit event it wrote."""
+
+    decision: Decision
+    event_id: int
+
+
+class Workflow:
+    """Runs triggers through the pure engine and persists what it decides."""
+
+    def __init__(
+        self,
+        config: Config,
+        calendar: BusinessCalendar,
+        templates: Templates,
+        processes: Sequence[Process] = PROCESSES,
+    ) -> None:
+        self.config = config
+        self.calendar = calendar
+        self.templates = templates
+        self.directory = Directory(config)
+        self.processes = {p.code: p for p in processes}
+        self.settings = self._settings_from_config(config)
+
+    @staticmethod
+    def _settings_from_config(config: Config) -> dict[str, dict[str, Delay]]:
+        """Process settings overridden by config.toml ([sla])."""
+        close = config.sla.validation_business_days
+        return {
+            "MA-006": {
+                "first_response": business_hours(config.sla.first_response_business_hours),
+                "validation_close": business_days(close),
+                "validation_reminder": business_days(close - 1),
+            }
+        }
+
+    def process(self, code: str) -> Process:
+        """The registered process with this code."""
+        return self.processes.get(code) or get_process(code)
+
+    def trigger(
+        self,
+        on: On,
+        actor: str = SYSTEM_ACTOR,
+        *,
+        values: Mapping[str, str] | None = None,
+        text: str = "",
+        attachments: tuple[str, ...] = (),
+        message_id: str | None = None,
+    ) -> Trigger:
+        """A trigger with the actor's roles looked up in the directory."""
+        roles = self.directory.roles_of(actor) if actor != SYSTEM_ACTOR else frozenset({"system"})
+        return Trigger(
+            on=on,
+            actor=actor,
+            actor_roles=roles,
+            values=dict(values or {}),
+            text=text,
+            attachments=attachments,
+            message_id=message_id,
+        )
+
+    # -- cases ---------------------------------------------------------------------------
+
+    def open_case(
+        self,
+        session: Session,
+        process_code: str,
+        trigger: Trigger,
+        now: datetime,
+        *,
+        subject: str,
+        requester: str,
+        data: Mapping[str, Any] | None = None,
+    ) -> tuple[Case, Applied]:
+        """Create a case through one of its process's entry transitions."""
+        proc = self.process(process_code)
+        case = Case(
+            process=proc.code,
+            state="",
+            subject=subject[:500],
+            requester=requester.strip().lower(),
+            data=dict(data or {}),
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(case)
+        session.flush()  # the id is needed for the subject tag
+        result = step(proc, view_of(case), trigger, now, self.calendar, self._settings(proc))
+        if isinstance(result, Rejected):
+            raise ValueError(f"{proc.code} cannot open a case on {trigger.on}: {result.reason}")
+        return case, self._apply(session, case, result, trigger, now)
+
+    def handle(
+        self, session: Session, case: Case, trigger: Trigger, now: datetime
+    ) -> Applied | Rejected:
+        """Run one trigger on a case; a rejection is recorded in the audit trail."""
+        proc = self.process(case.process)
+        result = step(proc, view_of(case), trigger, now, self.calendar, self._settings(proc))
+        if isinstance(result, Rejected):
+            session.add(
+                Event(
+                    case_id=case.id,
+                    at=now,
+                    kind="rejected",
+                    from_state=case.state,
+                    to_state=case.state,
+                    actor=trigger.actor,
+                    steps=[],
+                    detail={"trigger": str(trigger.on), "reason": result.reason},
+                )
+            )
+            return result
+        return self._apply(session, case, result, trigger, now)
+
+    def get_case(self, session: Session, case_id: int) -> Case:
+        """The case with this id, or UnknownCase."""
+        case = session.get(Case, case_id)
+        if case is None:
+            raise UnknownCase(case_id)
+        return case
+
+    def _settings(self, proc: Process) -> Mapping[str, Any]:
+        """The effective settings for a process."""
+        return {**proc.settings, **self.settings.get(proc.code, {})}
+
+    # -- applying ------------------------------------------------------------------------
+
+    def _apply(
+        self, session: Session, case: Case, d: Decision, trigger: Trigger, now: datetime
+    ) -> Applied:
+        """Persist a decision: everything lands in the caller's transaction."""
+        from_state = case.state or None
+        case.state = d.to_state
+        if d.data:
+            case.data = {**case.data, **d.data}
+        if d.assignee:
+            case.assignee = d.assignee.strip().lower()
+        case.updated_at = now
+        if d.final:
+            case.closed_at = now
+
+        kind = "opened" if from_state is None else ("transition" if d.changed else "action")
+        detail: dict[str, Any] = {"trigger": str(trigger.on), **d.detail}
+        if trigger.values:
+            detail["values"] = dict(trigger.values)
+        if trigger.attachments:
+            detail["attachments"] = list(trigger.attachments)
+        event = Event(
+            case_id=case.id,
+            at=now,
+            kind=kind,
+            from_state=from_state,
+            to_state=d.to_state,
+            actor=trigger.actor,
+            steps=list(d.steps),
+            detail=detail,
+        )
+        session.add(event)
+        session.flush()
+
+        self._timers(session, case, d, from_state, now)
+        for effect in d.effects:
+            if isinstance(effect, SendMail):
+                self.queue_mail(session, case, effect, now, reply_to=trigger.message_id)
+            elif isinstance(effect, CreateTask):
+                self._create_task(session, case, effect, now)
+            elif isinstance(effect, CompleteTasks):
+                self._complete_tasks(session, case, effect, trigger.actor, now)
+            elif isinstance(effect, RecordKnowledge):
+                session.add(
+                    KnowledgeEntry(
+                        case_id=case.id,
+                        process=case.process,
+                        kind=effect.kind,
+                        problem=effect.problem,
+                        solution=effect.solution,
+                        outcome=effect.outcome,
+                        created_at=now,
+                    )
+                )
+        return Applied(d, event.id)
+
+    def _timers(
+        self, session: Session, case: Case, d: Decision, from_state: str | None, now: datetime
+    ) -> None:
+        """Cancel the timers the decision ends and arm the ones it starts."""
+        pending = (Timer.case_id == case.id) & (Timer.status == "pending")
+        if d.final:
+            session.execute(update(Timer).where(pending).values(status="cancelled"))
+        else:
+            if d.changed and from_state:
+                session.execute(
+                    update(Timer)
+                    .where(pending & (Timer.scope == "state") & (Timer.state == from_state))
+                    .values(status="cancelled")
+                )
+            if d.cancel_kinds:
+                session.execute(
+                    update(Timer)
+                    .where(pending & Timer.kind.in_(d.cancel_kinds))
+                    .values(status="cancelled")
+                )
+            for arm in d.arm:
+                session.add(
+                    Timer(
+                        case_id=case.id,
+                        kind=arm.kind,
+                        due_at=arm.due_at,
+                        scope=arm.scope,
+                        state=d.to_state if arm.scope == "state" else None,
+                        created_at=now,
+                    )
+                )
+
+    def render_context(self, case: Case | None, extra: Mapping[str, Any]) -> dict[str, Any]:
+        """What every template may use, plus the effect's own context."""
+        ctx: dict[str, Any] = {
+            "org": self.config.organization.name,
+            "bot": self.config.mail.address,
+            "horario": self.calendar.describe_hours(),
+        }
+        if case is not None:
+            proc = self.process(case.process)
+            ctx["case"] = {
+                "id": case.id,
+                "ref": f"{case.process} #{case.id}",
+                "process": case.process,
+                "process_name": proc.name,
+                "state": case.state,
+                "state_label": proc.label(case.state),
+                "subject": case.subject,
+                "requester": case.requester,
+                "requester_name": self.directory.name_of(case.requester),
+                "assignee": case.assignee or "",
+                "assignee_name": self.directory.name_of(case.assignee) if case.assignee else "",
+                "data": dict(case.data),
+            }
+        ctx.update(extra)
+        return ctx
+
+    def queue_mail(
+        self,
+        session: Session,
+        case: Case | None,
+        effect: SendMail,
+        now: datetime,
+        *,
+        reply_to: str | None = None,
+    ) -> Outbox | None:
+        """Render a mail and queue it in the outbox with its outbound message record."""
+        requester = case.requester if case else ""
+        assignee = case.assignee if case else None
+        to = _unique(a for t in effect.to for a in self.directory.resolve(t, requester, assignee))
+        cc = [
+            a
+            for a in _unique(
+                a for t in effect.cc for a in self.directory.resolve(t, requester, assignee)
+            )
+            if a not in to
+        ]
+        if not to:
+            return None
+        rendered = self.templates.mail(effect.template, self.render_context(case, effect.context))
+        subject = rendered.subject
+        if case is not None:
+            subject = tag_subject(subject, case.process, case.id)
+        in_reply_to: str | None = None
+        references: list[str] = []
+        if effect.reply and reply_to:
+            original = session.scalars(
+                select(Message).where(Message.message_id == reply_to).limit(1)
+            ).first()
+            in_reply_to = reply_to
+            references = [*(original.references if original else []), reply_to][-20:]
+            if original is not None and not subject.lower().startswith("re:"):
+                subject = f"Re: {subject}"
+        domain = self.config.mail.address.rpartition("@")[2]
+        message_id = make_msgid(idstring=f"mesabot.{case.id if case else 0}", domain=domain)
+        headers = {"Auto-Submitted": effect.auto} if effect.auto else {}
+        # People outside the team get mail within support hours, except acknowledgements.
+        outside = any(not self.directory.is_team(a) for a in [*to, *cc])
+        not_before = self.calendar.next_opening(now) if outside and not effect.immediate else now
+        payload: dict[str, Any] = {
+            "from": self.config.mail.address,
+            "to": to,
+            "cc": cc,
+            "subject": subject,
+            "body": rendered.body,
+            "message_id": message_id,
+            "in_reply_to": in_reply_to,
+            "references": references,
+            "headers": headers,
+            "attachments": list(effect.attachments),
+            "template": effect.template,
+        }
+        row = Outbox(
+            case_id=case.id if case else None,
+            kind="mail",
+            payload=payload,
+            not_before=not_before,
+            created_at=now,
+        )
+        session.add(row)
+        session.add(
+            Message(
+                case_id=case.id if case else None,
+                direction="out",
+                channel="mail",
+                external_id=message_id,
+                message_id=message_id,
+                in_reply_to=in_reply_to,
+                references=references,
+                sender=self.config.mail.address,
+                recipients=[*to, *cc],
+                subject=subject,
+                body=rendered.body,
+                at=now,
+                status="queued",
+            )
+        )
+        return row
+
+    def _create_task(self, session: Session, case: Case, effect: CreateTask, now: datetime) -> None:
+        """Open a task and tell its assignee."""
+        ctx = self.render_context(case, effect.context)
+        assignees = self.directory.resolve(effect.assignee, case.requester, case.assignee)
+        title = self.templates.env.from_string(effect.title).render(**ctx)
+        body = (
+            self.templates.text(f"tasks/{effect.template}.txt.j2", ctx) if effect.template else ""
+        )
+        task = Task(
+            case_id=case.id,
+            kind=effect.kind,
+            title=title[:500],
+            body=body,
+            assignee=assignees[0] if len(assignees) == 1 else "",
+            due_at=effect.due.due(now, self.calendar) if effect.due else None,
+            created_at=now,
+        )
+        session.add(task)
+        session.flush()
+        notice = SendMail(
+            to=tuple(assignees),
+            template="common/tarea",
+            context={"task": {"id": task.id, "title": task.title, "body": task.body}},
+            auto="auto-generated",
+            immediate=True,
+        )
+        self.queue_mail(session, case, notice, now)
+
+    @staticmethod
+    def _complete_tasks(
+        session: Session, case: Case, effect: CompleteTasks, actor: str, now: datetime
+    ) -> None:
+        """Close the case's open tasks (of one kind, or all)."""
+        where = (Task.case_id == case.id) & (Task.status == "open")
+        if effect.kind is not None:
+            where = where & (Task.kind == effect.kind)
+        session.execute(
+            update(Task).where(where).values(status="done", completed_at=now, completed_by=actor)
+        )
+
+
+def _unique(addresses: Any) -> list[str]:
+    """Addresses in order, without repeats."""
+    return list(dict.fromkeys(a for a in addresses if a))

@@ -1,0 +1,245 @@
+"""SQLAlchemy models: the whole persistent state of the bot."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Stable constraint names so Alembic migrations behave the same on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes stored as naive UTC, so SQLite and PostgreSQL agree."""
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Convert an aware datetime to naive UTC; reject naive ones."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use an aware one")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Return the stored naive UTC value as an aware UTC datetime."""
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+# Integer ids that autoincrement on SQLite (INTEGER PRIMARY KEY) and are 64-bit on PostgreSQL.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    """Declarative base with the shared naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+class Case(Base):
+    """One case of one process (a ticket, an alta, a recertification...)."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    process: Mapped[str] = mapped_column(String(16), index=True)
+    state: Mapped[str] = mapped_column(String(64), index=True)
+    subject: Mapped[str] = mapped_column(String(500), default="")
+    requester: Mapped[str] = mapped_column(String(320), default="", index=True)
+    assignee: Mapped[str | None] = mapped_column(String(320), default=None)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Optimistic lock: every transition bumps it and checks the value it read.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class CaseLink(Base):
+    """A relation between two cases (follow-up of a closed one, linked ticket...)."""
+
+    __tablename__ = "case_links"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    other_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    relation: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("case_id", "other_id", "relation"),)
+
+
+class Event(Base):
+    """Append-only audit trail; the database refuses updates and deletes."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True, default=None)
+    at: Mapped[datetime] = mapped_column(index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    from_state: Mapped[str | None] = mapped_column(String(64), default=None)
+    to_state: Mapped[str | None] = mapped_column(String(64), default=None)
+    actor: Mapped[str] = mapped_column(String(320), default="")
+    steps: Mapped[list[Any]] = mapped_column(default=list)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Message(Base):
+    """A message in or out, on any channel; (channel, external_id) makes ingestion idempotent."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True, default=None)
+    direction: Mapped[str] = mapped_column(String(3))  # "in" | "out"
+    channel: Mapped[str] = mapped_column(String(16))  # "mail" | "chat"
+    external_id: Mapped[str] = mapped_column(String(500))
+    message_id: Mapped[str | None] = mapped_column(String(500), index=True, default=None)
+    in_reply_to: Mapped[str | None] = mapped_column(String(500), default=None)
+    references: Mapped[list[Any]] = mapped_column(default=list)
+    sender: Mapped[str] = mapped_column(String(320), default="")
+    recipients: Mapped[list[Any]] = mapped_column(default=list)
+    subject: Mapped[str] = mapped_column(String(1000), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    raw_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="received")
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+
+class Attachment(Base):
+    """A file kept once in the archive under its SHA-256, referenced by messages and cases."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id"), index=True, default=None
+    )
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True, default=None)
+    filename: Mapped[str] = mapped_column(String(500))
+    content_type: Mapped[str] = mapped_column(String(200), default="application/octet-stream")
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime]
+
+
+class Timer(Base):
+    """A due instant for a case or a recurring job; claimed with compare-and-set."""
+
+    __tablename__ = "timers"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True, default=None)
+    kind: Mapped[str] = mapped_column(String(64))
+    due_at: Mapped[datetime]
+    # "pending" -> "fired" | "cancelled" | "stale" | "failed"
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    # "state": dies when the case leaves `state`; "case": lives until cancelled or closed;
+    # "job": a recurring job (digest, daily sweeps) with no case.
+    scope: Mapped[str] = mapped_column(String(8), default="state")
+    state: Mapped[str | None] = mapped_column(String(64), default=None)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    fired_at: Mapped[datetime | None] = mapped_column(default=None)
+    claimed_by: Mapped[str | None] = mapped_column(String(100), default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+
+    __table_args__ = (Index("ix_timers_status_due_at", "status", "due_at"),)
+
+
+class Outbox(Base):
+    """An effect to perform after commit (send a mail, a chat message...), retried until done."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True, default=None)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Unique key so that the same effect is never queued twice (e.g. one ack per message).
+    dedupe_key: Mapped[str | None] = mapped_column(String(300), unique=True, default=None)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime]
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+
+    __table_args__ = (Index("ix_outbox_status_not_before", "status", "not_before"),)
+
+
+class Task(Base):
+    """A piece of work for a person (usually a specialist), with the data to do it."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True, default=None)
+    kind: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(500))
+    body: Mapped[str] = mapped_column(Text, default="")
+    assignee: Mapped[str] = mapped_column(String(320), default="")
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    due_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None] = mapped_column(default=None)
+    completed_by: Mapped[str | None] = mapped_column(String(320), default=None)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class KnowledgeEntry(Base):
+    """What a closed case taught: problem, type and solution (MA-006 paso 18)."""
+
+    __tablename__ = "knowledge"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True, default=None)
+    process: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(64), default="")
+    problem: Mapped[str] = mapped_column(Text, default="")
+    solution: Mapped[str] = mapped_column(Text, default="")
+    outcome: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime]
+
+
+class Cursor(Base):
+    """Per-channel sync position (IMAP UIDVALIDITY/UID, Graph deltaLink, EWS sync state)."""
+
+    __tablename__ = "cursors"
+
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime]

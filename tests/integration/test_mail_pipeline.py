@@ -1,0 +1,222 @@
+"""The inbound pipeline on the Maildir backend, end to end on the real database."""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+from sqlalchemy import select
+
+from bot.app import App, run_once
+from storage.models import Case, CaseLink, Event, Message, Outbox
+from tests.conftest import mx
+
+REQUESTER = "ana.perez@example.com"
+SPECIALIST = "sofia.ramirez@example.com"
+
+
+def deliver(app: App, raw: bytes, name: str | None = None) -> str:
+    """Drop a message into inbox/new as an MTA would (tmp, then rename)."""
+    inbox = app.config.mail.maildir / "inbox"
+    key = name or make_msgid().strip("<>").replace("@", "_")
+    (inbox / "tmp" / key).write_bytes(raw)
+    (inbox / "tmp" / key).replace(inbox / "new" / key)
+    return key
+
+
+def mail(
+    subject: str,
+    body: str,
+    sender: str = REQUESTER,
+    in_reply_to: str | None = None,
+    **headers: str,
+) -> bytes:
+    """A plain human mail in UTF-8."""
+    msg = EmailMessage()
+    msg["From"] = f"Ana Pérez <{sender}>"
+    msg["To"] = "mesa.ayuda@example.com"
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(mx(2026, 11, 23, 9, 0))
+    msg["Message-ID"] = make_msgid(domain="example.com")
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to
+        msg["References"] = in_reply_to
+    for name, value in headers.items():
+        msg[name.replace("_", "-")] = value
+    msg.set_content(body)
+    return msg.as_bytes()
+
+
+def outbox(app: App) -> list[EmailMessage]:
+    """Messages written to outbox/new."""
+    new = app.config.mail.maildir / "outbox" / "new"
+    files = sorted(new.iterdir(), key=lambda p: p.stat().st_mtime_ns)
+    return [message_from_bytes(p.read_bytes(), policy=policy.default) for p in files]  # type: ignore[misc]
+
+
+def cases(app: App) -> list[Case]:
+    with app.db.sessions() as s:
+        return list(s.scalars(select(Case).order_by(Case.id)))
+
+
+def test_new_mail_opens_a_ticket_acknowledged_and_moved_to_cur(app: App) -> None:
+    key = deliver(app, mail("No puedo entrar a BLife", "Me marca error de contraseña.\n\nAna"))
+    report = run_once(app)
+    assert report.ingest.counts == {"opened": 1}
+    (case,) = cases(app)
+    assert (case.process, case.state, case.requester) == ("MA-006", "pendiente_atencion", REQUESTER)
+    assert case.data["descripcion"].startswith("Me marca error")
+    inbox = app.config.mail.maildir / "inbox"
+    assert not (inbox / "new" / key).exists()
+    assert (inbox / "cur" / f"{key}:2,S").exists()
+    (ack,) = [m for m in outbox(app) if m["To"] == REQUESTER]
+    assert ack["Subject"] == "Re: Recibimos tu solicitud: No puedo entrar a BLife [MA-006 #1]"
+    assert ack["In-Reply-To"] and ack["Auto-Submitted"] == "auto-replied"
+
+
+def test_the_same_message_delivered_twice_is_one_case(app: App) -> None:
+    raw = mail("Alta de usuario", "Necesito alta")
+    deliver(app, raw, "uno")
+    deliver(app, raw, "dos")
+    report = run_once(app)
+    assert report.ingest.counts == {"opened": 1, "duplicate": 1}
+    assert len(cases(app)) == 1
+
+
+def test_validation_reply_closes_and_not_solved_reopens(app: App) -> None:
+    deliver(app, mail("Sin acceso a Pro99", "No me deja entrar"))
+    run_once(app)
+    app_case = cases(app)[0].id
+    with app.db.transaction() as s:
+        from bot.rules.dsl import command
+
+        case = app.workflow.get_case(s, app_case)
+        for name, values in (("tomar", {"tipo": "acceso"}), ("resolver", {"solucion": "Listo"})):
+            trig = app.workflow.trigger(command(name), SPECIALIST, values=values)
+            app.workflow.handle(s, case, trig, app.clock.now())
+    run_once(app)
+    solution = next(m for m in outbox(app) if m["Subject"].startswith("Solución"))
+    deliver(
+        app,
+        mail(
+            f"RE: {solution['Subject']}",
+            "Sigue sin funcionar, me marca error 403\n\nEl lun, 23 nov 2026 a las 9:00, Mesa "
+            "<mesa.ayuda@example.com> escribió:\n> Ya quedó",
+            in_reply_to=solution["Message-ID"],
+        ),
+    )
+    run_once(app)
+    assert cases(app)[0].state == "en_proceso"
+    with app.db.transaction() as s:
+        case = app.workflow.get_case(s, app_case)
+        trig = app.workflow.trigger(command("resolver"), SPECIALIST, values={"solucion": "Otra"})
+        app.workflow.handle(s, case, trig, app.clock.now())
+    run_once(app)
+    second = [m for m in outbox(app) if m["Subject"].startswith("Solución")][-1]
+    # Threaded by In-Reply-To only: the subject lost its tag.
+    deliver(app, mail("RE: gracias", "Sí, ya quedó, gracias!", in_reply_to=second["Message-ID"]))
+    run_once(app)
+    closed = cases(app)[0]
+    assert closed.state == "cerrado"
+    assert closed.data["motivo_cierre"] == "validado"
+
+
+def test_reply_to_a_closed_case_opens_a_new_linked_case(app: App) -> None:
+    deliver(app, mail("Correo TuAgente", "No me llegan correos"))
+    run_once(app)
+    first = cases(app)[0]
+    with app.db.transaction() as s:
+        from bot.rules.dsl import command
+
+        case = app.workflow.get_case(s, first.id)
+        trig = app.workflow.trigger(command("cerrar"), SPECIALIST, values={"motivo": "Duplicado"})
+        app.workflow.handle(s, case, trig, app.clock.now())
+    deliver(app, mail(f"Re: Correo TuAgente [MA-006 #{first.id}]", "Otra vez no me llegan"))
+    run_once(app)
+    old, new = cases(app)
+    assert old.state == "cerrado" and new.state == "pendiente_atencion"
+    with app.db.sessions() as s:
+        links = s.scalars(select(CaseLink)).all()
+    assert [(k.case_id, k.other_id, k.relation) for k in links] == [
+        (new.id, old.id, "seguimiento_de")
+    ]
+
+
+def test_automatic_mail_is_recorded_and_never_answered(app: App) -> None:
+    deliver(
+        app,
+        mail(
+            "Respuesta automática: Fuera de la oficina",
+            "Regreso el lunes",
+            Auto_Submitted="auto-replied",
+        ),
+    )
+    deliver(app, mail("Boletín", "Promociones", sender="news@example.org", Precedence="bulk"))
+    report = run_once(app)
+    assert report.ingest.counts == {"ignored": 2}
+    assert cases(app) == []
+    assert [m for m in outbox(app) if m["To"] in (REQUESTER, "news@example.org")] == []
+
+
+def test_one_acknowledgement_per_sender_per_hour(app: App) -> None:
+    deliver(app, mail("Primero", "uno"))
+    deliver(app, mail("Segundo", "dos"))
+    run_once(app)
+    assert len(cases(app)) == 2
+    acks = [m for m in outbox(app) if m["To"] == REQUESTER]
+    assert len(acks) == 1
+    with app.db.sessions() as s:
+        suppressed = s.scalars(select(Event).where(Event.kind == "auto_mail_suppressed")).all()
+    assert len(suppressed) == 1
+
+
+def test_a_bounce_marks_the_outbox_row_and_alerts(app: App) -> None:
+    deliver(app, mail("Alta", "Hola", sender="no.existe@example.net"))
+    run_once(app)
+    ack = next(m for m in outbox(app) if m["To"] == "no.existe@example.net")
+    bounce = (
+        "From: MAILER-DAEMON@example.com\r\n"
+        "To: mesa.ayuda@example.com\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        "Message-ID: <bounce1@example.com>\r\n"
+        "Auto-Submitted: auto-replied\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        "--B\r\nContent-Type: text/plain\r\n\r\nNo se pudo entregar.\r\n"
+        "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example.com\r\n\r\n"
+        "Final-Recipient: rfc822; no.existe@example.net\r\nAction: failed\r\n"
+        "Status: 5.1.1\r\n\r\n"
+        "--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"Message-ID: {ack['Message-ID']}\r\nSubject: {ack['Subject']}\r\n\r\n"
+        "--B--\r\n"
+    ).encode()
+    deliver(app, bounce)
+    report = run_once(app)
+    assert report.ingest.counts == {"bounce": 1}
+    with app.db.sessions() as s:
+        row = s.scalars(select(Outbox).where(Outbox.message_id == ack["Message-ID"])).one()
+        assert row.status == "bounced"
+    alerts = [m for m in outbox(app) if "rebotado" in m["Subject"]]
+    assert len(alerts) == len(app.config.people.specialists) or len(alerts) == 1
+    assert "no.existe@example.net" in alerts[0].get_content()
+
+
+def test_garbage_is_quarantined_and_the_team_told(app: App) -> None:
+    deliver(app, b"", "vacio")
+    deliver(app, mail("Bien", "Este sí"))
+    report = run_once(app)
+    assert report.ingest.counts == {"quarantined": 1, "opened": 1}
+    assert (app.config.mail.maildir / "quarantine" / "new" / "vacio").exists()
+    assert any("cuarentena" in m["Subject"] for m in outbox(app))
+
+
+def test_inbound_messages_are_stored_with_the_original(app: App) -> None:
+    deliver(app, mail("Hola", "Texto nuevo\n\nEnviado desde mi iPhone"))
+    run_once(app)
+    with app.db.sessions() as s:
+        message = s.scalars(select(Message).where(Message.direction == "in")).one()
+        assert message.raw_sha256 and app.archive.exists(message.raw_sha256)
+        assert message.detail["clean"] == "Texto nuevo"
+        assert "Enviado desde mi iPhone" in message.body
