@@ -289,6 +289,7 @@ def _bounce_details(msg: Message) -> AutoCheck:
     recipients: list[str] = []
     statuses: list[bool] = []  # True = permanent failure, False = temporary
     texts: list[str] = []
+    delivered = False
     for part in _parts(msg):
         ctype = _content_type(part)
         if ctype in ("message/rfc822", "message/global"):
@@ -302,6 +303,7 @@ def _bounce_details(msg: Message) -> AutoCheck:
                 action = block.get("action", "").lower()
                 status = _STATUS.search(block.get("status", ""))
                 if (status and status.group(1) == "2") or action in _SUCCESS_ACTIONS:
+                    delivered = True
                     continue
                 if status:
                     statuses.append(status.group(1) == "5")
@@ -314,6 +316,9 @@ def _bounce_details(msg: Message) -> AutoCheck:
                         recipients.append(address)
         elif ctype == "text/plain":
             texts.append(_part_text(part))
+    if delivered and not statuses and not recipients:
+        # A success notice (NOTIFY=SUCCESS) is machine mail, but nothing bounced.
+        return AutoCheck(automatic=True, reason="delivery-report")
     body = "\n".join(texts)
     if not ids:
         ids.extend(_BODY_MSGID.findall(body))

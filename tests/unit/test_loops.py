@@ -220,6 +220,15 @@ def test_mixed_dsn_is_permanent_and_lists_failed_recipients_only() -> None:
     assert check.bounce_recipients == ("a@example.net", "b@example.net")
 
 
+def test_success_only_dsn_is_automatic_but_not_a_bounce() -> None:
+    raw = _report(
+        "Final-Recipient: rfc822; a@example.net\nAction: delivered\nStatus: 2.0.0\n\n"
+        "Final-Recipient: rfc822; b@example.net\nAction: relayed\n"
+    )
+    check = check_automatic(parse(raw))
+    assert check == AutoCheck(automatic=True, reason="delivery-report")
+
+
 def test_dsn_action_without_status() -> None:
     raw = _report("Final-Recipient: rfc822;<x@example.net>\nAction: failed\n")
     check = check_automatic(parse(raw))
