@@ -1,1 +1,0 @@
-"""Channels: where messages come from and go to (mail backends, chat)."""

@@ -1,1 +1,0 @@
-"""Inbound pipeline steps and specialist commands (the ordered PIPELINE)."""

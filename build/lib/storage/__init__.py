@@ -1,1 +1,0 @@
-"""Persistence: models, migrations, repositories and the attachment archive."""
