@@ -331,7 +331,7 @@ class Ingestor:
             with self.db.transaction() as s:
                 for run_step in self.steps:
                     run_step(ing, self.env, s)
-                    if ing.outcome in ("duplicate",):
+                    if ing.outcome == "duplicate":
                         break
         except MailParseError as exc:
             return self._quarantine(inbound, now, f"no es un correo válido: {exc}")
