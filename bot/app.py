@@ -85,7 +85,7 @@ def build_app(config: Config, clock: Clock, config_dir: Path | None = None) -> A
         templates=templates,
         workflow=workflow,
         mail=mail,
-        dispatcher=Dispatcher(db, archive, mail),
+        dispatcher=Dispatcher(db, archive, mail, workflow),
         sweeper=Sweeper(db, workflow, JOBS, worker),
         ingestor=Ingestor(db, workflow, archive),
     )

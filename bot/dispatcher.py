@@ -1,28 +1,61 @@
-"""The outbox dispatcher: performs queued effects after commit, retrying what fails."""
+"""The outbox dispatcher: performs queued effects after commit, retrying what fails.
+
+Each row is claimed (pending -> sending) in one transaction, performed outside any
+transaction, and marked in another. A crash between the send and the mark leaves the row
+in "sending"; after STALE_SENDING it is sent again, and channels recognise a message they
+already delivered by its key, so at most the one message in flight can go out twice.
+
+Temporary failures (ChannelUnavailable: SMTP 4xx, connection refused, a full disk) are
+retried at once a few times with exponential jitter (tenacity), then again on later passes
+with a growing delay; after DEAD_AFTER the row is dead-lettered. Permanent failures
+(MessageRejected: SMTP 5xx, a payload that cannot be built) fail the row at once. Both end
+in an audit event and an alert mail to the specialists.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import random
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from bot.channels.maildir import MaildirChannel
+from bot.channels.base import OutboundChannel
 from bot.channels.mime import FileRef, build_message
-from bot.errors import ChannelUnavailable, MessageRejected
+from bot.errors import ChannelAuthFailed, ChannelUnavailable, MessageRejected
+from bot.rules.effects import SendMail
+from bot.workflow import SYSTEM_ACTOR, Workflow
 from storage.archive import Archive
 from storage.db import Database
-from storage.models import Attachment, Event, Message, Outbox
+from storage.models import Attachment, Case, Event, Message, Outbox
 
 log = logging.getLogger(__name__)
 
-# A row left in "sending" this long was interrupted by a crash: send it again (the
-# Maildir channel recognises its own file, so the retry does not duplicate it).
 STALE_SENDING = timedelta(minutes=10)
 DEAD_AFTER = timedelta(hours=48)
+# Immediate attempts per row and pass; later passes space the rest out with backoff().
+TRIES_PER_PASS = 3
+ALERT_TEMPLATE = "common/entrega_fallida"
+TEMPORARY = (ChannelUnavailable, ChannelAuthFailed)
+
+
+@dataclass(frozen=True)
+class OutboxJob:
+    """What an executor needs from an outbox row, detached from any session."""
+
+    id: int
+    kind: str
+    payload: Mapping[str, Any]
+    now: datetime
+
+
+Executor = Callable[[OutboxJob], None]
 
 
 @dataclass
@@ -32,38 +65,61 @@ class DispatchResult:
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    deferred: int = 0
     errors: list[str] = field(default_factory=list)
 
+    def merge(self, other: DispatchResult) -> None:
+        """Add another pass's figures to these."""
+        self.sent += other.sent
+        self.retried += other.retried
+        self.failed += other.failed
+        self.deferred += other.deferred
+        self.errors.extend(other.errors)
 
-def backoff(attempts: int) -> timedelta:
-    """Exponential wait between attempts: 30 s, 1 min, 2 min... capped at 1 h."""
-    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
+
+def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
+    """Delay before the next pass tries again: 1, 2, 4... minutes up to 1 h, plus jitter."""
+    base = min(60 * 2 ** max(attempts - 1, 0), 3600)
+    # Up to a quarter more, so rows that failed together do not all come back together.
+    return timedelta(seconds=base + (rng or random).uniform(0, base / 4))
 
 
 class Dispatcher:
     """Sends pending outbox rows whose time has come."""
 
-    def __init__(self, db: Database, archive: Archive, mail: MaildirChannel) -> None:
+    def __init__(
+        self,
+        db: Database,
+        archive: Archive,
+        mail: OutboundChannel,
+        workflow: Workflow | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        tries: int = TRIES_PER_PASS,
+    ) -> None:
         self.db = db
         self.archive = archive
         self.mail = mail
-        self.executors: dict[str, Callable[[Outbox, datetime], None]] = {"mail": self._send_mail}
+        self.workflow = workflow
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+        self.tries = tries
+        self.executors: dict[str, Executor] = {"mail": self._send_mail}
 
     def run_all(self, now: datetime, batch: int = 200) -> DispatchResult:
-        """Dispatch every due row, batch after batch until none is left."""
+        """Dispatch every due row, batch after batch, until none is left or a channel is down."""
         total = DispatchResult()
         while True:
             result, seen = self._run(now, batch)
-            total.sent += result.sent
-            total.retried += result.retried
-            total.failed += result.failed
-            total.errors.extend(result.errors)
-            # Retried rows move to a later not_before, so each batch makes progress.
-            if seen < batch:
+            total.merge(result)
+            # Each batch makes progress (rows are sent, failed or pushed to a later time);
+            # a channel that is down leaves its rows due, so stop rather than spin.
+            if seen < batch or result.deferred:
                 return total
 
     def run(self, now: datetime, limit: int = 200) -> DispatchResult:
-        """Dispatch the due rows, at most `limit`, each in its own transaction."""
+        """Dispatch the due rows, at most `limit`."""
         return self._run(now, limit)[0]
 
     def _run(self, now: datetime, limit: int) -> tuple[DispatchResult, int]:
@@ -75,18 +131,23 @@ class Dispatcher:
                 .where((Outbox.status == "sending") & (Outbox.not_before <= now - STALE_SENDING))
                 .values(status="pending")
             )
-            ids = s.scalars(
-                select(Outbox.id)
+            due = s.execute(
+                select(Outbox.id, Outbox.kind)
                 .where((Outbox.status == "pending") & (Outbox.not_before <= now))
                 .order_by(Outbox.not_before, Outbox.id)
                 .limit(limit)
             ).all()
-        for row_id in ids:
-            self._one(row_id, now, result)
-        return result, len(ids)
+        down: set[str] = set()
+        for row_id, kind in due:
+            if kind in down:
+                result.deferred += 1  # its channel just failed: leave it for the next pass
+                continue
+            if not self._one(row_id, now, result):
+                down.add(kind)
+        return result, len(due)
 
-    def _one(self, row_id: int, now: datetime, result: DispatchResult) -> None:
-        """Claim one row, perform it, record the outcome."""
+    def _claim(self, row_id: int, now: datetime) -> OutboxJob | None:
+        """Move one row from pending to sending; None if another worker took it."""
         with self.db.transaction() as s:
             claimed = s.execute(
                 update(Outbox)
@@ -94,72 +155,123 @@ class Dispatcher:
                 .values(status="sending", not_before=now, attempts=Outbox.attempts + 1)
             )
             if claimed.rowcount != 1:  # type: ignore[attr-defined]
-                return
-        with self.db.transaction() as s:
+                return None
             row = s.get_one(Outbox, row_id)
-            try:
-                self.executors[row.kind](row, now)
-            except ChannelUnavailable as exc:
-                self._retry_or_die(s, row, now, str(exc), result)
-                return
-            except (MessageRejected, KeyError, ValueError, OSError) as exc:
-                self._fail(s, row, now, f"{type(exc).__name__}: {exc}", result)
-                return
+            return OutboxJob(row.id, row.kind, dict(row.payload), now)
+
+    def _one(self, row_id: int, now: datetime, result: DispatchResult) -> bool:
+        """Claim, perform and mark one row; False if its channel is unavailable."""
+        job = self._claim(row_id, now)
+        if job is None:
+            return True
+        executor = self.executors.get(job.kind)
+        try:
+            if executor is None:
+                raise MessageRejected(f"no hay quien envíe «{job.kind}»")
+            Retrying(
+                retry=retry_if_exception_type(TEMPORARY),
+                stop=stop_after_attempt(self.tries),
+                wait=wait_exponential_jitter(initial=1, max=60),
+                sleep=self.sleep,
+                reraise=True,
+            )(executor, job)
+        except TEMPORARY as exc:
+            self._temporary(row_id, now, f"{type(exc).__name__}: {exc}", result)
+            return False
+        except Exception as exc:
+            # Anything else (5xx, a broken payload, a missing attachment) will not get
+            # better by retrying: fail the row now and tell the specialists.
+            self._finish(row_id, now, "failed", f"{type(exc).__name__}: {exc}", result)
+            return True
+        self._sent(job, now, result)
+        return True
+
+    def _sent(self, job: OutboxJob, now: datetime, result: DispatchResult) -> None:
+        """Record the delivery on the row and on its outbound message."""
+        with self.db.transaction() as s:
+            row = s.get_one(Outbox, job.id)
             row.status = "sent"
             row.sent_at = now
             row.last_error = None
-            message_id = row.payload.get("message_id")
+            message_id = job.payload.get("message_id")
             if message_id:
                 s.execute(
                     update(Message)
                     .where((Message.external_id == message_id) & (Message.direction == "out"))
                     .values(status="sent", at=now)
                 )
-            result.sent += 1
+        result.sent += 1
 
-    def _retry_or_die(
-        self, s: Session, row: Outbox, now: datetime, error: str, result: DispatchResult
-    ) -> None:
-        """A temporary failure: retry later, or give up after 48 hours."""
-        if now - row.created_at >= DEAD_AFTER:
-            self._fail(s, row, now, f"sin entregar en 48 h: {error}", result, status="dead")
-            return
-        row.status = "pending"
-        row.not_before = now + backoff(row.attempts)
-        row.last_error = error
-        result.retried += 1
+    def _temporary(self, row_id: int, now: datetime, error: str, result: DispatchResult) -> None:
+        """A temporary failure: try again on a later pass, or dead-letter after 48 hours."""
+        with self.db.transaction() as s:
+            row = s.get_one(Outbox, row_id)
+            if now - row.created_at < DEAD_AFTER:
+                row.status = "pending"
+                row.not_before = now + backoff(row.attempts, self.rng)
+                row.last_error = error[:2000]
+                result.retried += 1
+                log.warning("outbox %s: %s; nuevo intento %s", row_id, error, row.not_before)
+                return
+        self._finish(row_id, now, "dead", f"sin entregar en 48 h: {error}", result)
 
-    def _fail(
-        self,
-        s: Session,
-        row: Outbox,
-        now: datetime,
-        error: str,
-        result: DispatchResult,
-        status: str = "failed",
+    def _finish(
+        self, row_id: int, now: datetime, status: str, error: str, result: DispatchResult
     ) -> None:
-        """A permanent failure: keep the row, record it in the audit trail."""
-        row.status = status
-        row.last_error = error
-        s.add(
-            Event(
-                case_id=row.case_id,
-                at=now,
-                kind="delivery_failed",
-                actor="mesabot",
-                steps=[],
-                detail={"outbox_id": row.id, "error": error[:1000]},
+        """Give up on a row: keep it, record it in the audit trail and alert the team."""
+        with self.db.transaction() as s:
+            row = s.get_one(Outbox, row_id)
+            row.status = status
+            row.last_error = error[:2000]
+            if row.message_id:
+                s.execute(
+                    update(Message)
+                    .where((Message.external_id == row.message_id) & (Message.direction == "out"))
+                    .values(status=status)
+                )
+            s.add(
+                Event(
+                    case_id=row.case_id,
+                    at=now,
+                    kind="delivery_failed",
+                    actor=SYSTEM_ACTOR,
+                    steps=[],
+                    detail={"outbox_id": row.id, "status": status, "error": error[:1000]},
+                )
             )
-        )
-        log.error("outbox %s %s: %s", row.id, status, error)
+            self._alert(s, row, now, status, error)
+        log.error("outbox %s %s: %s", row_id, status, error)
         result.failed += 1
         result.errors.append(error)
 
-    def _send_mail(self, row: Outbox, now: datetime) -> None:
+    def _alert(self, s: Session, row: Outbox, now: datetime, status: str, error: str) -> None:
+        """Queue the alert mail, unless the row was itself such an alert (no loops)."""
+        if self.workflow is None or row.payload.get("template") == ALERT_TEMPLATE:
+            return
+        case = s.get(Case, row.case_id) if row.case_id is not None else None
+        alert = SendMail(
+            to=("@specialists",),
+            template=ALERT_TEMPLATE,
+            context={
+                "destinatarios": ", ".join(
+                    [*row.payload.get("to", []), *row.payload.get("cc", [])]
+                ),
+                "asunto": row.payload.get("subject", ""),
+                "motivo": "rechazado por el servidor" if status == "failed" else "sin entrega",
+                "error": error[:500],
+                "creado": self.workflow.calendar.local(row.created_at).strftime("%Y-%m-%d %H:%M"),
+                "intentos": row.attempts,
+            },
+            auto="auto-generated",
+            immediate=True,
+        )
+        self.workflow.queue_mail(s, case, alert, now)
+
+    def _send_mail(self, job: OutboxJob) -> None:
         """Render the payload to RFC 5322 and hand it to the mail channel."""
         files: list[FileRef] = []
         with self.db.sessions() as s:
-            for sha in row.payload.get("attachments", []):
+            for sha in job.payload.get("attachments", []):
                 meta = s.scalars(
                     select(Attachment).where(Attachment.sha256 == sha).limit(1)
                 ).first()
@@ -170,5 +282,9 @@ class Dispatcher:
                         content=self.archive.get(sha),
                     )
                 )
-        message = build_message(row.payload, now, files)
-        self.mail.send(message.as_bytes(), key=str(row.payload["message_id"]))
+        raw = build_message(job.payload, job.now, files).as_bytes()
+        try:
+            self.mail.send(raw, key=str(job.payload["message_id"]))
+        except OSError as exc:
+            # A local write that failed (disk full, permissions) may work later.
+            raise ChannelUnavailable(f"no se pudo escribir el mensaje: {exc}") from exc
