@@ -328,8 +328,11 @@ def _first_id(msg: Message, name: str) -> str | None:
     return None
 
 
-def parse_mail(raw: bytes) -> ParsedMail:
-    """Parse raw RFC 5322 bytes; tolerant of damage, raises only for non-mail input."""
+def parse_mail(raw: bytes, own_addresses: frozenset[str] = frozenset()) -> ParsedMail:
+    """Parse raw RFC 5322 bytes; tolerant of damage, raises only for non-mail input.
+
+    `own_addresses` are the bot's addresses: an X-Loop naming one marks our own mail.
+    """
     raw = bytes(raw)
     if not raw.strip():
         raise MailParseError("mensaje vacío")
@@ -405,6 +408,6 @@ def parse_mail(raw: bytes) -> ParsedMail:
         headers=_all_headers(msg),
         notes=tuple(dict.fromkeys(notes)),
         defects=tuple(dict.fromkeys(walk.defects)),
-        auto=check_automatic(msg),
+        auto=check_automatic(msg, own_addresses),
         size=len(raw),
     )

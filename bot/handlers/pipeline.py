@@ -65,7 +65,7 @@ Step = Callable[[Ingest, PipelineEnv, Session], None]
 
 def parse_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
     """Parse the raw bytes (MailParseError quarantines the message)."""
-    ing.parsed = parse_mail(ing.inbound.raw)
+    ing.parsed = parse_mail(ing.inbound.raw, frozenset({env.workflow.config.mail.address}))
 
 
 def dedupe_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:

@@ -159,6 +159,14 @@ def test_automatic_mail_is_recorded_and_never_answered(app: App) -> None:
     assert [m for m in outbox(app) if m["To"] in (REQUESTER, "news@example.org")] == []
 
 
+def test_mail_looped_back_with_our_x_loop_is_never_answered(app: App) -> None:
+    # A forwarding rule elsewhere sends our own acknowledgement back to us, From rewritten.
+    deliver(app, mail("Re: Recibimos tu solicitud", "...", X_Loop=app.config.mail.address))
+    report = run_once(app)
+    assert report.ingest.counts == {"ignored": 1}
+    assert cases(app) == []
+
+
 def test_one_acknowledgement_per_sender_per_hour(app: App) -> None:
     deliver(app, mail("Primero", "uno"))
     deliver(app, mail("Segundo", "dos"))
