@@ -329,10 +329,8 @@ def _first_id(msg: Message, name: str) -> str | None:
 
 
 def parse_mail(raw: bytes, own_addresses: frozenset[str] = frozenset()) -> ParsedMail:
-    """Parse raw RFC 5322 bytes; tolerant of damage, raises only for non-mail input.
-
-    `own_addresses` are the bot's addresses: an X-Loop naming one marks our own mail.
-    """
+    """Parse raw RFC 5322 bytes tolerantly; raises only for non-mail input."""
+    # own_addresses: the bot's addresses, so an X-Loop naming one marks our own mail.
     raw = bytes(raw)
     if not raw.strip():
         raise MailParseError("mensaje vacío")
