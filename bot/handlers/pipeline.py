@@ -326,6 +326,12 @@ class Ingestor:
 
     def one(self, inbound: InboundMessage, now: datetime) -> Outcome:
         """Process one message in one transaction; failures quarantine it."""
+        limit_mb = self.env.workflow.config.mail.max_message_mb
+        if len(inbound.raw) > limit_mb * 1024 * 1024:
+            size_mb = len(inbound.raw) / 1024 / 1024
+            return self._quarantine(
+                inbound, now, f"mide {size_mb:.1f} MB, más que el máximo de {limit_mb} MB"
+            )
         ing = Ingest(inbound, now)
         try:
             with self.db.transaction() as s:

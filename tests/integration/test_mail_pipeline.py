@@ -167,6 +167,17 @@ def test_mail_looped_back_with_our_x_loop_is_never_answered(app: App) -> None:
     assert cases(app) == []
 
 
+def test_a_mail_over_the_size_limit_is_quarantined_and_the_team_told(app: App) -> None:
+    limit = app.config.mail.max_message_mb * 1024 * 1024
+    key = deliver(app, mail("Fotos del error", "x" * (limit + 10)))
+    report = run_once(app)
+    assert report.ingest.counts == {"quarantined": 1}
+    assert (app.config.mail.maildir / "quarantine" / "new" / key).exists()
+    assert cases(app) == []
+    (alert,) = outbox(app)
+    assert "MB" in alert.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
 def test_one_acknowledgement_per_sender_per_hour(app: App) -> None:
     deliver(app, mail("Primero", "uno"))
     deliver(app, mail("Segundo", "dos"))
