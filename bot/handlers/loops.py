@@ -286,7 +286,8 @@ def _dsn_blocks(part: Message) -> list[dict[str, str]]:
 def _bounce_details(msg: Message) -> AutoCheck:
     """Bounced Message-IDs, permanence and recipients of a bounce."""
     ids: list[str] = []
-    recipients: list[str] = []
+    recipients: list[str] = []  # failed for good (or of unknown status)
+    delayed: list[str] = []  # still being retried by the remote server
     statuses: list[bool] = []  # True = permanent failure, False = temporary
     texts: list[str] = []
     delivered = False
@@ -305,17 +306,24 @@ def _bounce_details(msg: Message) -> AutoCheck:
                 if (status and status.group(1) == "2") or action in _SUCCESS_ACTIONS:
                     delivered = True
                     continue
+                permanent: bool | None = None
                 if status:
-                    statuses.append(status.group(1) == "5")
+                    permanent = status.group(1) == "5"
                 elif action in ("failed", "delayed"):
-                    statuses.append(action == "failed")
+                    permanent = action == "failed"
+                if permanent is not None:
+                    statuses.append(permanent)
                 recipient = block.get("final-recipient") or block.get("original-recipient")
                 if recipient:
                     address = recipient.split(";", 1)[-1].strip().strip("<>").lower()
-                    if address and address not in recipients:
-                        recipients.append(address)
+                    target = delayed if permanent is False else recipients
+                    if address and address not in target:
+                        target.append(address)
         elif ctype == "text/plain":
             texts.append(_part_text(part))
+    if not recipients:
+        # Only delays: those are the recipients the report is about.
+        recipients = delayed
     if delivered and not statuses and not recipients:
         # A success notice (NOTIFY=SUCCESS) is machine mail, but nothing bounced.
         return AutoCheck(automatic=True, reason="delivery-report")

@@ -217,7 +217,7 @@ def test_mixed_dsn_is_permanent_and_lists_failed_recipients_only() -> None:
     )
     check = check_automatic(parse(raw))
     assert check.bounce_permanent is True
-    assert check.bounce_recipients == ("a@example.net", "b@example.net")
+    assert check.bounce_recipients == ("b@example.net",)
 
 
 def test_success_only_dsn_is_automatic_but_not_a_bounce() -> None:
