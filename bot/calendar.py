@@ -155,6 +155,13 @@ class BusinessCalendar:
             if self.is_business_day(a + timedelta(offset))
         )
 
+    def business_age(self, since: datetime, now: datetime) -> int:
+        """Whole business days from ``since`` to ``now``, counted from the next opening."""
+        # Something that arrives after hours, on a weekend or on a holiday is only seen when
+        # the office opens, so its age starts from then, as the first-response SLA does.
+        start = self.next_opening(since).date()
+        return max(0, self.business_days_between(start, self.local(now).date()))
+
     def add_business_days(self, start: datetime, n: int) -> datetime:
         """Move ``n`` business days from start's local date, keeping the local wall time."""
         local = self.local(start)

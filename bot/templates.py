@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
 
 SUBJECT_PREFIX = "Asunto:"
 
@@ -21,10 +21,11 @@ def default_templates_dir(config_dir: Path | None = None) -> Path:
 
 @dataclass(frozen=True)
 class RenderedMail:
-    """A rendered mail: subject line and plain-text body."""
+    """A rendered mail: subject line, plain-text body and, optionally, an HTML body."""
 
     subject: str
     body: str
+    html: str | None = None
 
 
 class Templates:
@@ -35,19 +36,38 @@ class Templates:
         self.env = Environment(
             loader=FileSystemLoader(str(root)),
             undefined=StrictUndefined,
-            autoescape=False,  # plain text mail; HTML is never produced from these
+            autoescape=False,  # plain text: escaping would show &amp; to the reader
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        # A separate environment for *.html.j2: subjects and bodies come from outside
+        # (anyone can mail the help desk), so everything is escaped unless marked safe.
+        self.html_env = Environment(
+            loader=FileSystemLoader(str(root)),
+            undefined=StrictUndefined,
+            autoescape=True,
             keep_trailing_newline=True,
             trim_blocks=True,
             lstrip_blocks=True,
         )
 
     def mail(self, name: str, context: Mapping[str, Any]) -> RenderedMail:
-        """Render templates/email/<name>.txt.j2; its first line is 'Asunto: ...'."""
+        """Render templates/email/<name>.txt.j2 (first line 'Asunto: ...') and its HTML twin."""
         text = self.env.get_template(f"email/{name}.txt.j2").render(**context)
         first, _, rest = text.partition("\n")
         if not first.startswith(SUBJECT_PREFIX):
             raise ValueError(f"template email/{name} must start with '{SUBJECT_PREFIX}'")
-        return RenderedMail(first[len(SUBJECT_PREFIX) :].strip(), rest.lstrip("\n"))
+        subject = first[len(SUBJECT_PREFIX) :].strip()
+        return RenderedMail(subject, rest.lstrip("\n"), self.html(name, context))
+
+    def html(self, name: str, context: Mapping[str, Any]) -> str | None:
+        """Render templates/email/<name>.html.j2, or None when the mail is plain text only."""
+        try:
+            template = self.html_env.get_template(f"email/{name}.html.j2")
+        except TemplateNotFound:
+            return None
+        return template.render(**context)
 
     def text(self, name: str, context: Mapping[str, Any]) -> str:
         """Render any other template (chat, digest) to text."""
@@ -58,4 +78,11 @@ class Templates:
         base = self.root / folder
         return sorted(
             str(p.relative_to(base)).removesuffix(".txt.j2") for p in base.rglob("*.txt.j2")
+        )
+
+    def html_names(self, folder: str = "email") -> list[str]:
+        """The names under a folder that also have an HTML version."""
+        base = self.root / folder
+        return sorted(
+            str(p.relative_to(base)).removesuffix(".html.j2") for p in base.rglob("*.html.j2")
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -48,10 +49,22 @@ def case_tag(process: str, case_id: int) -> str:
     return f"[{process} #{case_id}]"
 
 
+# Any case tag, ours or another case's, as it appears in a subject.
+TAG_PATTERN = re.compile(r"\s*\[MA-\d{3} #\d+\]")
+# Reply and forward prefixes of Spanish and English mail clients, repeated or not.
+REPLY_PREFIX = re.compile(r"^(\s*(re|rv|fw|fwd|res|enc|rta)\s*(\[\d+\])?\s*:\s*)+", re.I)
+
+
 def tag_subject(subject: str, process: str, case_id: int) -> str:
-    """The subject with the case tag appended once."""
+    """The subject with this case's tag, once, and no other case's tag."""
     tag = case_tag(process, case_id)
-    return subject if tag in subject else f"{subject} {tag}".strip()
+    others = TAG_PATTERN.sub(lambda m: m.group(0) if m.group(0).strip() == tag else "", subject)
+    return others if tag in others else f"{others} {tag}".strip()
+
+
+def plain_subject(subject: str) -> str:
+    """A subject without case tags or reply prefixes: what a new case is called."""
+    return REPLY_PREFIX.sub("", TAG_PATTERN.sub("", subject)).strip()
 
 
 def view_of(case: Case) -> CaseView:
@@ -376,6 +389,8 @@ class Workflow:
             "attachments": list(effect.attachments),
             "template": effect.template,
         }
+        if rendered.html is not None:
+            payload["html"] = rendered.html  # sent as the text/html alternative
         row = Outbox(
             case_id=case.id if case else None,
             kind="mail",

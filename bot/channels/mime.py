@@ -43,6 +43,9 @@ def build_message(
     for name, value in dict(payload.get("headers", {})).items():
         msg[name] = value
     msg.set_content(payload["body"], subtype="plain", charset="utf-8")
+    if payload.get("html"):
+        # multipart/alternative, plain text first: readers show the last part they support.
+        msg.add_alternative(payload["html"], subtype="html", charset="utf-8")
     for ref in files:
         maintype, _, subtype = ref.content_type.partition("/")
         msg.add_attachment(

@@ -23,7 +23,7 @@ from bot.handlers.parse import MailParseError, ParsedMail, parse_mail
 from bot.handlers.quotes import strip_reply
 from bot.rules.dsl import event, intent
 from bot.rules.effects import SendMail
-from bot.workflow import SYSTEM_ACTOR, Workflow
+from bot.workflow import SYSTEM_ACTOR, Workflow, plain_subject
 from storage.archive import Archive
 from storage.db import Database
 from storage.models import Attachment, Case, CaseLink, Event, Message, Outbox
@@ -185,7 +185,9 @@ def route_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
             DEFAULT_PROCESS,
             trigger,
             ing.now,
-            subject=p.subject or "(sin asunto)",
+            # A follow-up keeps the original problem's name; our old tag must not stay in
+            # it, or replies to the new case would thread to the closed one.
+            subject=(previous.subject if previous else plain_subject(p.subject)) or "(sin asunto)",
             requester=p.sender,
         )
         if previous is not None:

@@ -72,6 +72,10 @@ class TimerDecl:
     # A fixed delay, or the name of a process setting holding one (overridable by config).
     after: Delay | str
     repeat: bool = False  # re-armed each time it fires while the case stays in the state
+    label: str = ""  # how the digest names it for office staff ("Recordatorio al usuario")
+    # A deadline the help desk promised: a case still in the state once it passes is an SLA
+    # breach, whether or not the alert has gone out yet.
+    sla: bool = False
 
     def delay(self, settings: Mapping[str, Any]) -> Delay:
         """The delay in force under these settings."""
@@ -91,6 +95,8 @@ class State:
     label: str
     timers: tuple[TimerDecl, ...] = ()
     final: bool = False
+    # Who outside the help desk must move next ("el usuario"); empty when it is the team.
+    waiting_on: str = ""
 
 
 @dataclass(frozen=True)
@@ -215,6 +221,22 @@ class Process:
         """The Spanish label of a state (the slug itself if unknown)."""
         return next((s.label for s in self.states if s.slug == slug), slug)
 
+    def timer_label(self, kind: str) -> str:
+        """How a timer kind reads for office staff (its declared label, else the kind)."""
+        for st in self.states:
+            for decl in st.timers:
+                if decl.kind == kind and decl.label:
+                    return decl.label
+        return kind.replace("_", " ").capitalize()
+
+    def waiting_states(self) -> dict[str, str]:
+        """States in which the case waits on someone outside the help desk, and on whom."""
+        return {st.slug: st.waiting_on for st in self.states if st.waiting_on}
+
+    def sla_timers(self) -> frozenset[tuple[str, str]]:
+        """(state, timer kind) pairs that are SLA deadlines."""
+        return frozenset((st.slug, d.kind) for st in self.states for d in st.timers if d.sla)
+
     def accepted_intents(self, slug: str) -> frozenset[str]:
         """Intents this state acts on (the rest become a task for a specialist)."""
         return frozenset(t.on.name for t in self.outgoing(slug) if t.on.kind == "intent")
@@ -281,6 +303,18 @@ def validate(proc: Process) -> list[str]:
             problems.append(f"state {slug!r} handles timer {kind!r} that is never armed there")
         if st.final and st.timers:
             problems.append(f"final state {slug!r} declares timers")
+        if st.waiting_on != st.waiting_on.strip():
+            problems.append(f"state {slug!r} has a blank or padded waiting_on")
+        if st.final and st.waiting_on:
+            problems.append(f"final state {slug!r} cannot be waiting on anyone")
+        for d in st.timers:
+            if d.sla and st.waiting_on:
+                problems.append(
+                    f"state {slug!r} waits on {st.waiting_on!r} yet its timer {d.kind!r} is "
+                    "an SLA of the help desk"
+                )
+            if d.sla and d.repeat:
+                problems.append(f"SLA timer {d.kind!r} of state {slug!r} cannot repeat")
 
     # Ambiguity: two transitions that could both fire for the same state and trigger.
     for slug in [*slugs, ""]:

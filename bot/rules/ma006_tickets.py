@@ -226,20 +226,39 @@ PROCESS = Process(
         State(
             "pendiente_atencion",
             "Pendiente de atención",
-            timers=(TimerDecl("sla_primera_respuesta", "first_response"),),
+            timers=(
+                TimerDecl(
+                    "sla_primera_respuesta",
+                    "first_response",
+                    label="Límite de primera respuesta",
+                    sla=True,
+                ),
+            ),
         ),
         State(
             "en_proceso",
             "En proceso",
-            timers=(TimerDecl("seguimiento", "follow_up", repeat=True),),
+            timers=(
+                TimerDecl(
+                    "seguimiento", "follow_up", repeat=True, label="Recordatorio de seguimiento"
+                ),
+            ),
         ),
         State(
             "en_validacion",
             "En validación",
             timers=(
-                TimerDecl("recordatorio_validacion", "validation_reminder"),
-                TimerDecl("cierre_automatico", "validation_close"),
+                TimerDecl(
+                    "recordatorio_validacion",
+                    "validation_reminder",
+                    label="Recordatorio de validación al usuario",
+                ),
+                TimerDecl(
+                    "cierre_automatico", "validation_close", label="Cierre automático sin respuesta"
+                ),
             ),
+            # The solution was sent; the requester has to confirm it (pasos 15-17).
+            waiting_on="el usuario",
         ),
         State("cerrado", "Cerrado", final=True),
     ),

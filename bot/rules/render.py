@@ -15,11 +15,13 @@ def describe(proc: Process) -> str:
     lines = [f"{proc.code} {proc.name}", "", "Estados:"]
     for st in proc.states:
         flag = " [final]" if st.final else ""
-        lines.append(f"  {st.slug:<24} {st.label}{flag}")
+        waiting = f" [espera a {st.waiting_on}]" if st.waiting_on else ""
+        lines.append(f"  {st.slug:<24} {st.label}{flag}{waiting}")
         for d in st.timers:
             delay = d.delay(proc.settings)
             every = "cada " if d.repeat else "a los "
-            lines.append(f"      temporizador {d.kind}: {every}{delay}")
+            sla = " [SLA]" if d.sla else ""
+            lines.append(f"      temporizador {d.kind}: {every}{delay}{sla}")
     lines += ["", "Transiciones:"]
     for t in proc.transitions:
         source = "|".join(t.source) or "(nuevo)"

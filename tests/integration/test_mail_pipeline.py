@@ -141,6 +141,8 @@ def test_reply_to_a_closed_case_opens_a_new_linked_case(app: App) -> None:
     assert [(k.case_id, k.other_id, k.relation) for k in links] == [
         (new.id, old.id, "seguimiento_de")
     ]
+    # The new case keeps the problem's name, without the closed case's tag.
+    assert new.subject == "Correo TuAgente"
 
 
 def test_automatic_mail_is_recorded_and_never_answered(app: App) -> None:
@@ -174,7 +176,7 @@ def test_a_mail_over_the_size_limit_is_quarantined_and_the_team_told(app: App) -
     assert report.ingest.counts == {"quarantined": 1}
     assert (app.config.mail.maildir / "quarantine" / "new" / key).exists()
     assert cases(app) == []
-    (alert,) = outbox(app)
+    (alert,) = [m for m in outbox(app) if "cuarentena" in str(m["Subject"]).lower()]
     assert "MB" in alert.get_body(("plain",)).get_content()  # type: ignore[union-attr]
 
 

@@ -131,6 +131,26 @@ def test_business_days_between(a: date, b: date, expected: int) -> None:
     assert CAL.business_days_between(a, b) == expected
 
 
+@pytest.mark.parametrize(
+    ("since", "now", "expected"),
+    [
+        (mx(2026, 11, 23, 10), mx(2026, 11, 23, 17), 0),  # same day
+        (mx(2026, 11, 20, 10), mx(2026, 11, 23, 9), 1),  # Friday to Monday: the weekend is free
+        (mx(2026, 11, 13, 10), mx(2026, 11, 17, 9), 1),  # weekend and Revolución (Nov 16)
+        (mx(2026, 11, 13, 10), mx(2026, 11, 23, 9), 5),
+        (mx(2026, 10, 30, 10), mx(2026, 11, 3, 9), 1),  # Nov 2 closed by config
+        (mx(2026, 11, 20, 16), mx(2026, 11, 23, 9), 0),  # after Friday's close: from Monday
+        (mx(2026, 11, 14, 12), mx(2026, 11, 17, 9), 0),  # Saturday: from Tuesday's opening
+        (mx(2026, 11, 23, 7), mx(2026, 11, 23, 9), 0),  # before opening, same day
+        (mx(2026, 11, 24, 9), mx(2026, 11, 23, 9), 0),  # never negative
+        # 21:00 on Friday the 13th in Mexico City, given in UTC: after hours, so from Tuesday.
+        (datetime(2026, 11, 14, 3, 0, tzinfo=UTC), mx(2026, 11, 18, 9), 1),
+    ],
+)
+def test_business_age(since: datetime, now: datetime, expected: int) -> None:
+    assert CAL.business_age(since, now) == expected
+
+
 def test_date_methods_reject_datetimes() -> None:
     # A datetime's date depends on its time zone, so it must go through local() first.
     at = datetime(2026, 11, 17, 3, 0, tzinfo=UTC)  # still Monday 16th in Mexico City
@@ -473,3 +493,10 @@ def test_prop_next_opening_is_open_and_not_before(at: datetime, channel: str) ->
         assert not CAL.is_open(opening - timedelta(microseconds=1), channel)
     if channel == "mail":
         assert CAL.business_hours_between(at, opening) == timedelta()
+
+
+@PROPS
+@given(start=instants, n=st.integers(min_value=0, max_value=300))
+def test_prop_business_age_counts_business_days_added_in_hours(start: datetime, n: int) -> None:
+    opened = CAL.next_opening(start)
+    assert CAL.business_age(start, CAL.add_business_days(opened, n)) == n

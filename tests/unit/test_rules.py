@@ -148,6 +148,40 @@ def test_no_entry_is_an_error() -> None:
     assert "no entry transition" in msg
 
 
+def test_waiting_on_and_sla_timers_are_declared_consistently() -> None:
+    msg = _problems(
+        (
+            State(
+                "a",
+                "A",
+                timers=(TimerDecl("plazo", hours(1), sla=True, repeat=True),),
+                waiting_on="el usuario",
+            ),
+            State("b", "B", waiting_on=" "),
+            State("z", "Z", final=True, waiting_on="el director"),
+        ),
+        (
+            _open(),
+            Transition(("a",), timer("plazo"), "b", ("MA-999 paso 2",)),
+            Transition(("b",), command("cerrar"), "z", ("MA-999 paso 3",)),
+        ),
+    )
+    assert "state 'a' waits on 'el usuario' yet its timer 'plazo' is an SLA" in msg
+    assert "SLA timer 'plazo' of state 'a' cannot repeat" in msg
+    assert "state 'b' has a blank or padded waiting_on" in msg
+    assert "final state 'z' cannot be waiting on anyone" in msg
+
+
+def test_ma006_declares_its_wait_on_the_requester_and_its_sla() -> None:
+    proc = get_process("MA-006")
+    assert proc.waiting_states() == {"en_validacion": "el usuario"}
+    assert proc.sla_timers() == frozenset({("pendiente_atencion", "sla_primera_respuesta")})
+    assert proc.timer_label("recordatorio_validacion") == "Recordatorio de validación al usuario"
+    assert proc.timer_label("sin_etiqueta") == "Sin etiqueta"
+    text = describe(proc)
+    assert "[espera a el usuario]" in text and "[SLA]" in text
+
+
 def test_unknown_intent_is_refused() -> None:
     with pytest.raises(ValueError):
         intent("MAYBE")

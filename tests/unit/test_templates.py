@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 from jinja2 import UndefinedError
@@ -27,8 +29,25 @@ CASE = {
     "data": {},
 }
 BASE = {"org": "Promotoría Ejemplo", "bot": "mesa.ayuda@example.com", "horario": "lunes..."}
+HOSTILE = "<script>alert(1)</script> Facturas & notas"
+# One case as the daily digest lists it, with a subject a stranger could have written.
+ROW = {
+    "id": 12,
+    "ref": "MA-006 #12",
+    "process": "MA-006",
+    "state": "en_proceso",
+    "state_label": "En proceso",
+    "subject": HOSTILE,
+    "requester": "ana.perez@example.com",
+    "requester_name": "Ana Pérez",
+    "assignee": "sofia.ramirez@example.com",
+    "assignee_name": "Sofía Ramírez",
+    "abierto": "13/11/2026 10:00",
+    "edad": 5,
+    "edad_texto": "5 días hábiles",
+}
 # The extra variables each template declares through the effect that uses it.
-EXTRA = {
+EXTRA: dict[str, dict[str, Any]] = {
     "MA-006/respuesta_inicial": {"texto": "Lo revisamos"},
     "MA-006/mensaje": {"texto": "Avance"},
     "MA-006/nuevo_mensaje": {"texto": "Sigue igual", "remitente": "ana.perez@example.com"},
@@ -49,14 +68,62 @@ EXTRA = {
     "common/tarea": {"task": {"id": 3, "title": "Subir carta", "body": "..."}},
     "common/resumen_diario": {
         "fecha": "2026-11-23",
+        "fecha_texto": "lunes 23 de noviembre de 2026",
         "hora": "08:00",
         "nombre": "Sofía",
         "email": "sofia.ramirez@example.com",
-        "asignados": [],
-        "sin_asignar": [],
-        "tareas": [],
-        "proximos": [],
-        "totales": {"abiertos": 0, "tareas": 0, "cerrados_ayer": 0},
+        "todo": False,
+        "abiertos": [
+            {
+                "process": "MA-006",
+                "process_name": "Gestión de tickets",
+                "total": 1,
+                "estados": [{"state": "en_proceso", "state_label": "En proceso", "casos": [ROW]}],
+            }
+        ],
+        "abiertos_total": 1,
+        "tareas": [
+            {
+                "id": 3,
+                "title": "Subir carta",
+                "vence": "20/11/2026 12:00",
+                "vencida": True,
+                "case_ref": "MA-006 #12",
+                "assignee": "",
+                "assignee_name": "Sin asignar",
+            }
+        ],
+        "en_espera": [
+            {
+                **ROW,
+                "espera": "el usuario",
+                "desde": "20/11/2026 11:00",
+                "espera_texto": "1 día hábil",
+                "proximo": {
+                    "kind": "recordatorio_validacion",
+                    "label": "Recordatorio de validación al usuario",
+                    "vence": "24/11/2026 11:00",
+                },
+            }
+        ],
+        "sla": [
+            {
+                **ROW,
+                "limite": "Límite de primera respuesta",
+                "vencio": "20/11/2026 09:00",
+                "retraso": "6 h",
+            }
+        ],
+        "cerrados": [{**ROW, "cerrado": "20/11/2026 11:30", "motivo": "validado"}],
+        "cerrados_periodo": "del viernes 20 al domingo 22 de noviembre",
+        "totales": {
+            "abiertos": 1,
+            "sin_asignar": 0,
+            "en_espera": 1,
+            "sla": 1,
+            "tareas": 1,
+            "cerrados": 1,
+        },
     },
 }
 
@@ -67,9 +134,48 @@ def test_each_mail_template_renders_in_spanish_with_a_subject(name: str) -> None
     assert mail.subject
     assert mail.body.strip()
     assert "{{" not in mail.body and "{%" not in mail.body
+    if name not in TEMPLATES.html_names():
+        assert mail.html is None  # plain text only: sent as a single text/plain part
 
 
 @pytest.mark.parametrize("name", [n for n in TEMPLATES.names() if n in EXTRA])
 def test_a_missing_variable_is_an_error_not_a_blank(name: str) -> None:
     with pytest.raises(UndefinedError):
         TEMPLATES.mail(name, {**BASE, "case": CASE})
+
+
+@pytest.mark.parametrize("name", TEMPLATES.html_names())
+def test_html_versions_are_escaped_and_well_formed(name: str) -> None:
+    assert name in TEMPLATES.names(), "an HTML version needs its plain-text twin"
+    mail = TEMPLATES.mail(name, {**BASE, "case": CASE, **EXTRA.get(name, {})})
+    assert mail.html is not None
+    assert "<script>" not in mail.html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; Facturas &amp; notas" in mail.html
+    assert HOSTILE in mail.body  # the plain text is never escaped
+    tags = _Tags()
+    tags.feed(mail.html)
+    tags.close()
+    assert tags.opened[:2] == ["html", "head"]
+    for tag in set(tags.opened) - {"meta", "br"}:
+        assert tags.opened.count(tag) == tags.closed.count(tag), tag
+
+
+@pytest.mark.parametrize("name", [n for n in TEMPLATES.html_names() if n in EXTRA])
+def test_a_missing_variable_in_html_is_an_error_not_a_blank(name: str) -> None:
+    with pytest.raises(UndefinedError):
+        TEMPLATES.html(name, {**BASE, "case": CASE})
+
+
+class _Tags(HTMLParser):
+    """Start and end tags of a document."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened: list[str] = []
+        self.closed: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.opened.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        self.closed.append(tag)
