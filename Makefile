@@ -3,8 +3,12 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+# `make crash`: the long crash-safety run; a random seed unless CRASH_SEED is given.
+CRASH_MESSAGES ?= 600
+CRASH_KILLS    ?= 25
+CRASH_SEED     ?=
 
-.PHONY: run test lint typecheck check bench corpus clean install install-dev system-deps
+.PHONY: run test lint typecheck check bench crash corpus clean install install-dev system-deps
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Se necesita $(PYTHON)"; exit 2; }
@@ -46,6 +50,11 @@ check: lint typecheck test
 
 bench: install-dev
 	$(BIN)/python benchmarks/run.py
+
+# SIGKILLs the daemon at random moments while mail arrives, restarts it, checks nothing was
+# lost or duplicated (tests/crash/harness.py; `make test` runs a short version).
+crash: install-dev
+	$(BIN)/python -m tests.crash.harness --messages $(CRASH_MESSAGES) --kills $(CRASH_KILLS) $(if $(CRASH_SEED),--seed $(CRASH_SEED))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -155,8 +155,8 @@ async def _serve(app: App) -> None:
     busy = asyncio.Lock()
 
     async def cycle() -> None:
-        if busy.locked():
-            return  # the previous cycle is still running; skip rather than pile up
+        if busy.locked() or stop.is_set():
+            return  # the previous cycle is still running, or stopping: skip rather than pile up
         async with busy:
             try:
                 report = await asyncio.to_thread(run_once, app)
@@ -194,8 +194,11 @@ async def _serve(app: App) -> None:
         await stop.wait()
     finally:
         log.info("deteniendo Mesa Bot...")
-        scheduler.shutdown(wait=False)
-        async with busy:  # let a running cycle finish its transaction
+        stop.set()
+        # Let a running cycle finish first: shutdown cancels the job's task, which would
+        # release the lock while the worker thread is still in the middle of a transaction.
+        async with busy:
             pass
+        scheduler.shutdown(wait=False)
         app.db.dispose()
         log.info("Mesa Bot detenido")
