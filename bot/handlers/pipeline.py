@@ -350,7 +350,11 @@ class Ingestor:
 
     def _quarantine(self, inbound: InboundMessage, now: datetime, reason: str) -> Outcome:
         """Record the quarantine and tell the specialists, in a transaction of its own."""
+        # Keyed on the file, so a crash before the move does not alert twice on restart.
+        dedupe_key = f"cuarentena:{inbound.channel}:{inbound.key}"[:300]
         with self.db.transaction() as s:
+            if s.scalar(select(Outbox.id).where(Outbox.dedupe_key == dedupe_key)):
+                return "quarantined"
             s.add(
                 Event(
                     case_id=None,
@@ -368,5 +372,5 @@ class Ingestor:
                 auto="auto-generated",
                 immediate=True,
             )
-            self.env.workflow.queue_mail(s, None, alert, now)
+            self.env.workflow.queue_mail(s, None, alert, now, dedupe_key=dedupe_key)
         return "quarantined"

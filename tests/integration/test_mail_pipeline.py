@@ -233,6 +233,19 @@ def test_garbage_is_quarantined_and_the_team_told(app: App) -> None:
     assert any("cuarentena" in m["Subject"] for m in outbox(app))
 
 
+def test_a_quarantine_retried_after_a_crash_alerts_once(app: App) -> None:
+    from bot.channels.base import InboundMessage
+
+    # The first attempt committed its alert, then the process died before moving the file.
+    inbound = InboundMessage(channel="mail", key="vacio", raw=b"")
+    assert app.ingestor.one(inbound, app.clock.now()) == "quarantined"
+    assert app.ingestor.one(inbound, app.clock.now()) == "quarantined"
+    with app.db.sessions() as s:
+        alerts = s.scalars(select(Outbox).where(Outbox.dedupe_key.is_not(None))).all()
+        events = s.scalars(select(Event).where(Event.kind == "quarantined")).all()
+    assert len(alerts) == 1 and len(events) == 1
+
+
 def test_inbound_messages_are_stored_with_the_original(app: App) -> None:
     deliver(app, mail("Hola", "Texto nuevo\n\nEnviado desde mi iPhone"))
     run_once(app)
