@@ -502,6 +502,55 @@ def digest(
 
 
 @cli.command()
+def classify(
+    ctx: typer.Context,
+    text: Annotated[
+        str, typer.Argument(help="Texto de la respuesta ('-' lee la entrada estándar).")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Salida JSON.")] = False,
+) -> None:
+    """Lo que el bot entiende de una respuesta: intención y datos (fechas, DSN, RFC...)."""
+    from zoneinfo import ZoneInfo
+
+    from bot.handlers.entities import extract
+    from bot.handlers.intents import understand
+    from bot.handlers.quotes import strip_reply
+
+    opts = _opts(ctx)
+    # Without a config file the organization's default time zone still gives --now meaning.
+    if opts.config.exists():
+        config = _load(opts)
+        now = _clock(opts, config).now().astimezone(ZoneInfo(config.organization.timezone))
+    else:
+        now = _reference_now(opts.now)
+    body = sys.stdin.read() if text == "-" else text
+    cleaned = strip_reply(body)
+    reading = understand(cleaned)
+    entities = extract(cleaned, now.replace(tzinfo=None)).as_json()
+    if as_json:
+        _print_json({"intent": reading.intent, "entities": entities})
+        return
+    typer.echo(f"Intención: {reading.intent} ({reading.reason})")
+    for key, values in entities.items():
+        if values:
+            typer.echo(f"{key}: {', '.join(values)}")
+
+
+def _reference_now(value: str | None) -> datetime:
+    """--now (or the present) in Mexico City, when there is no configuration to read."""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo("America/Mexico_City")
+    if value is None:
+        return datetime.now(tz)
+    try:
+        at = datetime.fromisoformat(value.strip())
+    except ValueError:
+        _fail(f"--now: fecha y hora ISO 8601 inválida: {value!r}")
+    return at.astimezone(tz) if at.tzinfo else at.replace(tzinfo=tz)
+
+
+@cli.command()
 def health(ctx: typer.Context) -> None:
     """Sale con 0 si el daemon completó un ciclo recientemente (HEALTHCHECK)."""
     from bot.app import build_app, healthy, last_heartbeat

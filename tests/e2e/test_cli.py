@@ -47,7 +47,7 @@ SPECIALIST = SPECIALISTS[0]
 REQUESTER = "ana.perez@example.com"
 TAG = "[MA-006 #1]"
 MA006_STATES = ("pendiente_atencion", "en_proceso", "en_validacion", "cerrado")
-CONTRACT_COMMANDS = ("check-config", "run", "cases", "case", "tasks", "rules", "digest")
+CONTRACT_COMMANDS = ("check-config", "run", "cases", "case", "tasks", "rules", "digest", "classify")
 
 # Friday 20 November 2026. Office hours on Fridays are 08:00-15:00; Nov 21-22 are a
 # weekend and Monday Nov 16 (Revolución) is a holiday already in the past.
@@ -859,3 +859,67 @@ def test_tasks_json_is_an_array(story: TicketStory) -> None:
         assert set(t) >= TASK_KEYS
         if t["due_at"] is not None:
             assert_offset_timestamp(t["due_at"], "tasks[].due_at")
+
+
+# --- classify ---------------------------------------------------------------------------
+
+
+def test_classify_json_per_contract(tmp_path: Path) -> None:
+    out = as_json(
+        mesabot(
+            tmp_path,
+            "classify",
+            "Te aviso cuando proceda, a más tardar el 5 de diciembre. DSN 4581236",
+            "--json",
+            now="2026-11-21T10:00",
+        )
+    )
+    assert out == {
+        "intent": "LATER",
+        "entities": {
+            "dates": ["2026-12-05"],
+            "dsn": ["4581236"],
+            "rfc": [],
+            "emails": [],
+            "agent_keys": [],
+        },
+    }
+
+
+def test_classify_reads_stdin_and_ignores_the_quoted_history(tmp_path: Path) -> None:
+    config = _ensure_config(tmp_path)
+    reply = (
+        "Deténlo por favor, el lunes te explico.\n\n"
+        "El vie, 20 nov 2026 a las 9:30, Mesa de Ayuda (<mesa.ayuda@example.com>) escribió:\n"
+        "> ¿Damos de alta? Responde «Sí adelante» antes del 5 de diciembre.\n"
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "--config",
+            str(config),
+            "--now",
+            "2026-11-21T10:00",
+            "classify",
+            "-",
+            "--json",
+        ],
+        input=reply,
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        check=False,
+    )
+    out = as_json(result)
+    assert out["intent"] == "STOP"
+    assert out["entities"]["dates"] == ["2026-11-23"]  # Monday; the quote's date is ignored
+
+
+def test_classify_plain_output_names_the_intent(tmp_path: Path) -> None:
+    out = ok(mesabot(tmp_path, "classify", "Sí adelante")).stdout
+    assert out.startswith("Intención: PROCEED")
