@@ -171,6 +171,10 @@ async def _serve(app: App) -> None:
                     report.dispatch.failed,
                 )
 
+    from bot.handlers.entities import warm_up
+
+    # dateparser's first call costs about a second: pay it now, not on the first reply.
+    await asyncio.to_thread(warm_up)
     scheduler = AsyncIOScheduler(timezone=app.calendar.tz)
     scheduler.add_job(
         cycle,

@@ -366,6 +366,14 @@ PROCESS = Process(
         ),
         Transition(
             ("en_validacion",),
+            intent("THANKS_DONE"),
+            "cerrado",
+            ("MA-006 paso 16", "MA-006 paso 18", "MA-006 paso 19"),
+            action=validated,
+            description="El usuario confirma que ya lo tiene («Muchas gracias, ya lo tengo»)",
+        ),
+        Transition(
+            ("en_validacion",),
             command("validar"),
             "cerrado",
             ("MA-006 paso 16", "MA-006 paso 18", "MA-006 paso 19"),
