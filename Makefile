@@ -55,6 +55,8 @@ bench: install-dev
 # recall per intent, date and entity extraction (tests/data/intents; `--errors` lists misses).
 corpus: install-dev
 	$(BIN)/python -m tests.corpus $(CORPUS_ARGS)
+	@echo; echo "Respuestas apartadas (holdout.jsonl, escritas aparte del motor):"
+	$(BIN)/python -m tests.corpus --corpus tests/data/intents/holdout.jsonl $(CORPUS_ARGS)
 
 # SIGKILLs the daemon at random moments while mail arrives, restarts it, checks nothing was
 # lost or duplicated (tests/crash/harness.py; `make test` runs a short version).

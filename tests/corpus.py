@@ -1,6 +1,6 @@
 """The labelled reply corpus: loading, scoring, and the report `make corpus` prints.
 
-    python -m tests.corpus [--errors] [--json]
+    python -m tests.corpus [--errors] [--json] [--corpus tests/data/intents/holdout.jsonl]
 
 Each line of tests/data/intents/corpus.jsonl is a reply as received (quoted history and
 signature included), its intent, and optionally the dates and entities it mentions. The
@@ -21,6 +21,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "data" / "intents" / "corpus.jsonl"
+# Written apart from the engine, under the same rules: the honest accuracy figure.
+HOLDOUT = ROOT / "tests" / "data" / "intents" / "holdout.jsonl"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 

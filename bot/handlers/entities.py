@@ -92,6 +92,7 @@ _MONTH_DAY = re.compile(rf"\b({_MONTH})\s+(\d{{1,2}})\b(?!\s*(?:de|:|/))")
 _WEEKDAY_DAY = re.compile(rf"\b({_WEEKDAY})\s+(\d{{1,2}})\b(?!\s*(?:de\s+(?:{_MONTH})|[/:]|\.\d))")
 _WEEKDAY_ONLY = re.compile(rf"\b(?:(proximo|siguiente|este|esta)\s+)?({_WEEKDAY})\b")
 # A bare day of the month after words that announce a date: "el día 3", "antes del 24".
+_WEEKDAY_RANGE = re.compile(rf"\b(?:de\s+)?(?:{_WEEKDAY})\s*(?:a|-|al)\s*(?:{_WEEKDAY})\b")
 _DAY_ONLY = re.compile(
     r"\b(?:el\s+dia|antes\s+del|despues\s+del|para\s+el|hasta\s+el|a\s+partir\s+del|el)\s+"
     r"(\d{1,2})\b(?!\s*(?:de\b|[/:%]|\.\d|\d|hrs?\b|horas?\b|am\b|pm\b|usuarios?\b|"
@@ -292,7 +293,8 @@ def _dateparser_dates(text: str, now: datetime) -> Iterator[tuple[str, date]]:
 
 def find_dates(text: str, now: datetime, *, fallback: bool = True) -> tuple[date, ...]:
     """Dates and deadlines in the text, in order of appearance, relative to `now` (local)."""
-    folded = fold(text)
+    # "de lunes a viernes" in a signature's office hours names no day.
+    folded = _WEEKDAY_RANGE.sub(" ", fold(text))
     today = now.date()
     spans: list[tuple[int, int, date]] = []
     for start, end, found in sorted(_rule_dates(folded, today), key=lambda x: (x[0], -x[1])):

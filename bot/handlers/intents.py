@@ -293,6 +293,7 @@ P_DOUBT = (
     r"si es que",
     r"en caso de que",
     r"supongo",
+    r"tengo (mis |algunas |serias )?dudas",
     r"maybe",
     r"a menos que",
     r"sarcasmo",
@@ -415,7 +416,8 @@ def _bare(text: str) -> str:
 
 def _negated(text: str, start: int, end: int) -> bool:
     """A negation shortly before ("no tiene caso darlo de alta") or right after ("adelante no")."""
-    before = re.findall(r"[a-z]+", text[:start])[-4:]
+    # "No sé si deba darlo de alta" doubts; it does not refuse.
+    before = re.findall(r"[a-z]+", re.sub(r"\bno se\b", " ", text[:start]))[-4:]
     after = re.findall(r"[a-z]+", text[end:])[:1]
     return bool(NEGATIONS & set(before)) or after == ["no"]
 
@@ -517,7 +519,10 @@ def _decide(clauses: list[Clause]) -> Reading:
     if PROCEED in every:
         if turn or asks:
             return Reading(UNKNOWN, found, "aprobación con pregunta o contraste")
-        # "Adelante, ya tiene su cédula": the rest only explains the approval.
+        # "Adelante, ya está todo en orden" explains the approval in the same breath; "Ya
+        # quedó lo de Pro99. Y sobre el alta: adelante." mixes two matters.
+        if any(c.signals and PROCEED not in c.signals for c in clauses):
+            return Reading(UNKNOWN, found, "aprobación junto con otro asunto")
         return Reading(PROCEED, found, "aprobación")
     if every == {VALIDATED, THANKS_DONE}:
         return Reading(VALIDATED, found, "quedó resuelto y lo agradece")
