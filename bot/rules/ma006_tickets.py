@@ -18,6 +18,7 @@ from bot.rules.dsl import (
 )
 from bot.rules.effects import (
     CompleteTasks,
+    CreateTask,
     RecordKnowledge,
     SendMail,
     business_days,
@@ -115,6 +116,17 @@ def write_requester(ctx: Context) -> Outcome:
 
 def requester_wrote(ctx: Context) -> Outcome:
     """Paso 9: a new message from the requester is attached; the assignee is told."""
+    if ctx.case.state == "en_validacion":
+        # Read as neither "ya quedó" nor "sigue sin funcionar": a person decides, with the
+        # reply quoted; the bot never guesses a validation.
+        review = CreateTask(
+            kind="revisar_respuesta",
+            title="Revisar la respuesta de {{ case.requester }} a la solución de {{ case.ref }}",
+            template="MA-006/respuesta_sin_interpretar",
+            context={"texto": ctx.trigger.text[:4000], "remitente": ctx.trigger.actor},
+            due=business_hours(4),
+        )
+        return Outcome(effects=(review,))
     notice = SendMail(
         to=("@assignee",),
         template="MA-006/nuevo_mensaje",
@@ -191,7 +203,8 @@ def not_solved(ctx: Context) -> Outcome:
         to=("@requester",), template="MA-006/reabierto", reply=True, auto=_answer_auto(ctx)
     )
     reopened = int(ctx.case.data.get("reaperturas", 0)) + 1
-    return Outcome(effects=(notice, ack), data={"reaperturas": reopened})
+    done = CompleteTasks(kind="revisar_respuesta")
+    return Outcome(effects=(notice, ack, done), data={"reaperturas": reopened})
 
 
 def auto_close(ctx: Context) -> Outcome:

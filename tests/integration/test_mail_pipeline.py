@@ -122,6 +122,41 @@ def test_validation_reply_closes_and_not_solved_reopens(app: App) -> None:
     assert closed.data["motivo_cierre"] == "validado"
 
 
+def test_an_unclear_validation_reply_becomes_a_task_with_the_text_quoted(app: App) -> None:
+    from bot.rules.dsl import command
+    from storage.models import Task
+
+    deliver(app, mail("Sin acceso a BLife", "No me deja entrar"))
+    run_once(app)
+    case_id = cases(app)[0].id
+    with app.db.transaction() as s:
+        case = app.workflow.get_case(s, case_id)
+        for name, values in (("tomar", {"tipo": "acceso"}), ("resolver", {"solucion": "Listo"})):
+            trig = app.workflow.trigger(command(name), SPECIALIST, values=values)
+            app.workflow.handle(s, case, trig, app.clock.now())
+    run_once(app)
+    solution = next(m for m in outbox(app) if m["Subject"].startswith("Solución"))
+    # Mixed: fixed, and a different problem now. The bot must not guess.
+    reply = "Ya quedó lo de BLife, pero ahora no me abre Pro99"
+    deliver(app, mail(f"RE: {solution['Subject']}", reply, in_reply_to=solution["Message-ID"]))
+    run_once(app)
+    assert cases(app)[0].state == "en_validacion"
+    with app.db.sessions() as s:
+        (task,) = s.scalars(select(Task).where(Task.case_id == case_id)).all()
+    assert task.kind == "revisar_respuesta" and task.assignee == SPECIALIST
+    assert f"> {reply}" in task.body
+    notice = [m for m in outbox(app) if str(m["Subject"]).startswith(f"Tarea #{task.id}")]
+    assert len(notice) == 1 and notice[0]["To"] == SPECIALIST
+    # The specialist reads it and reopens: the task is done.
+    with app.db.transaction() as s:
+        case = app.workflow.get_case(s, case_id)
+        app.workflow.handle(
+            s, case, app.workflow.trigger(command("reabrir"), SPECIALIST), app.clock.now()
+        )
+    with app.db.sessions() as s:
+        assert s.get_one(Task, task.id).status == "done"
+
+
 def test_reply_to_a_closed_case_opens_a_new_linked_case(app: App) -> None:
     deliver(app, mail("Correo TuAgente", "No me llegan correos"))
     run_once(app)
