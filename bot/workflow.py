@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 from email.utils import make_msgid
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
 from bot.calendar import BusinessCalendar
@@ -28,7 +29,7 @@ from bot.rules.effects import (
 )
 from bot.rules.engine import Decision, Rejected, step
 from bot.templates import Templates
-from storage.models import Case, Event, KnowledgeEntry, Message, Outbox, Task, Timer
+from storage.models import AutoMail, Case, Event, KnowledgeEntry, Message, Outbox, Task, Timer
 
 SYSTEM_ACTOR = "mesabot"
 
@@ -38,6 +39,28 @@ SYSTEM_ACTOR = "mesabot"
 ACK_WINDOW = timedelta(hours=1)
 CASE_CAP, CASE_WINDOW = 10, timedelta(minutes=10)
 RECIPIENT_CAP, RECIPIENT_WINDOW = 30, timedelta(days=1)
+# Built once: composing these statements costs more than running them on their indexes.
+_AUTO_TO_CASE = (
+    select(func.count())
+    .select_from(Outbox)
+    .where(
+        Outbox.auto.is_not(None)
+        & (Outbox.case_id == bindparam("case_id"))
+        & (Outbox.created_at > bindparam("since"))
+    )
+)
+_AUTO_TO_ADDRESS = select(
+    func.count(sql_case((AutoMail.created_at > bindparam("day"), 1))),
+    func.count(
+        sql_case(
+            (
+                (AutoMail.created_at > bindparam("hour"))
+                & (AutoMail.template == bindparam("template")),
+                1,
+            )
+        )
+    ),
+).where((AutoMail.address == bindparam("address")) & (AutoMail.created_at > bindparam("since")))
 
 
 class UnknownCase(LookupError):
@@ -435,40 +458,32 @@ class Workflow:
         recipients: list[str],
         now: datetime,
     ) -> bool:
-        """Loop protection for automatic mail to people outside the team (Zammad's caps)."""
+        """Whether Zammad's caps hold back automatic mail outside the team; if not, count it."""
         outside = [a for a in recipients if not self.directory.is_team(a)]
         if not outside:
             return False
-        auto = Outbox.auto.is_not(None)
         if case is not None:
             per_case = session.scalar(
-                select(func.count())
-                .select_from(Outbox)
-                .where(auto & (Outbox.case_id == case.id) & (Outbox.created_at > now - CASE_WINDOW))
+                _AUTO_TO_CASE, {"case_id": case.id, "since": now - CASE_WINDOW}
             )
             if (per_case or 0) >= CASE_CAP:
                 return True
+        day, hour = now - RECIPIENT_WINDOW, now - ACK_WINDOW
         for address in outside:
-            to_them = auto & Outbox.recipients.contains(f",{address},")
-            if template.endswith("/acuse"):
-                recent_ack = session.scalar(
-                    select(func.count())
-                    .select_from(Outbox)
-                    .where(
-                        to_them
-                        & (Outbox.payload["template"].as_string() == template)
-                        & (Outbox.created_at > now - ACK_WINDOW)
-                    )
-                )
-                if recent_ack:
-                    return True
-            per_recipient = session.scalar(
-                select(func.count())
-                .select_from(Outbox)
-                .where(to_them & (Outbox.created_at > now - RECIPIENT_WINDOW))
-            )
-            if (per_recipient or 0) >= RECIPIENT_CAP:
+            per_recipient, acks = session.execute(
+                _AUTO_TO_ADDRESS,
+                {
+                    "address": address,
+                    "template": template,
+                    "day": day,
+                    "hour": hour,
+                    "since": min(day, hour),
+                },
+            ).one()
+            if (acks and template.endswith("/acuse")) or per_recipient >= RECIPIENT_CAP:
                 return True
+        # Not held back: the caller queues it now (or its transaction rolls back).
+        session.add_all(AutoMail(address=a, template=template, created_at=now) for a in outside)
         return False
 
     def _create_task(self, session: Session, case: Case, effect: CreateTask, now: datetime) -> None:

@@ -190,7 +190,7 @@ class Outbox(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # The Message-ID of an outbound mail, so a bounce finds the row it reports on.
     message_id: Mapped[str | None] = mapped_column(String(500), index=True, default=None)
-    # RFC 3834 kind and ",a@x,b@y," recipients: what the caps on automatic mail count.
+    # RFC 3834 kind (the per-case cap on automatic mail counts these) and ",a@x,b@y,".
     auto: Mapped[str | None] = mapped_column(String(16), default=None)
     recipients: Mapped[str] = mapped_column(Text, default="")
     # Unique key so that the same effect is never queued twice (e.g. one ack per message).
@@ -206,6 +206,21 @@ class Outbox(Base):
         Index("ix_outbox_status_not_before", "status", "not_before"),
         Index("ix_outbox_created_at", "created_at"),
     )
+
+
+class AutoMail(Base):
+    """One automatic mail queued to one address outside the team: what the caps count."""
+
+    __tablename__ = "auto_mail"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    address: Mapped[str] = mapped_column(String(320))
+    template: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+    # The caps ask "how many to this address since ..."; a substring search of the
+    # outbox's recipient lists could not use an index and grew with every mail queued.
+    __table_args__ = (Index("ix_auto_mail_address_created_at", "address", "created_at"),)
 
 
 class Task(Base):

@@ -46,6 +46,8 @@ MAX_DEPTH = 64
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*)(?:\?=|$)")
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _MSGID_BRACKETED = re.compile(r"<([^<>]*)>")
+# The lone surrogates the parser uses for undecodable 8-bit header bytes.
+_ESCAPED_8BIT = re.compile("[\udc80-\udcff]")
 # Declared ISO-8859-1 / ASCII is, in practice, Windows-1252 (smart quotes, euro sign).
 _CHARSET_ALIASES = {
     "iso-8859-1": "windows-1252",
@@ -73,7 +75,9 @@ def decode_bytes(data: bytes, charset: str | None = None) -> str:
 
 def _unescape_8bit(value: str) -> str:
     """Undo the parser's surrogateescape of raw 8-bit header bytes."""
-    if not any("\udc80" <= ch <= "\udcff" for ch in value):
+    # Every header of every message passes here: answer the common cases without a
+    # per-character Python loop.
+    if value.isascii() or not _ESCAPED_8BIT.search(value):
         return value
     try:
         return decode_bytes(value.encode("utf-8", errors="surrogateescape"))

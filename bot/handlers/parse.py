@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import mimetypes
 import re
@@ -9,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import Message
 from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
@@ -42,6 +44,39 @@ NOTE_TOO_DEEP = "estructura MIME demasiado anidada: se omitieron partes"
 
 # Regenerating attached messages: keep their header lines as received (no refolding).
 _EML_POLICY = policy.default.clone(max_line_length=0, linesep="\r\n")
+# Longer header values are parsed every time rather than kept in the cache below.
+_CACHED_HEADER_CHARS = 2000
+
+
+class _CachedHeaderRegistry(HeaderRegistry):
+    """The default header registry, remembering recently parsed values."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[object, type[BaseHeader]] = {}
+        self._parse = functools.lru_cache(maxsize=256)(super().__call__)
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        # The stdlib builds a new class on every read; one per kind of header is enough,
+        # and the cached headers below then do not each keep a class of their own alive.
+        kind = self.registry.get(name.lower(), self.default_class)
+        made = self._classes.get(kind)
+        if made is None:
+            made = self._classes[kind] = type("_" + kind.__name__, (kind, self.base_class), {})
+        return made
+
+    def __call__(self, name: str, value: str) -> BaseHeader:
+        # policy.default parses a header again on every read, and the walk, the loop
+        # checks and the parser itself read Content-Type about twenty times a message.
+        # Header objects are immutable, so a parsed one can be shared.
+        if len(value) > _CACHED_HEADER_CHARS:
+            return super().__call__(name, value)
+        parsed: BaseHeader = self._parse(name, value)
+        return parsed
+
+
+# policy.default in every respect but the header cache.
+_POLICY = policy.default.clone(header_factory=_CachedHeaderRegistry())
 _EXTENSIONS = {
     "message/rfc822": ".eml",
     "message/global": ".eml",
@@ -334,7 +369,7 @@ def parse_mail(raw: bytes, own_addresses: frozenset[str] = frozenset()) -> Parse
     raw = bytes(raw)
     if not raw.strip():
         raise MailParseError("mensaje vacío")
-    parser = BytesParser(policy=policy.default)
+    parser = BytesParser(policy=_POLICY)
     try:
         msg = parser.parsebytes(raw)
     except Exception:  # seen: RecursionError on thousands of nested parts

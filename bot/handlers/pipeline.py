@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from bot.channels.base import InboundChannel, InboundMessage
@@ -32,6 +32,16 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PROCESS = "MA-006"
 TAG = re.compile(r"\[(MA-\d{3}) #(\d+)\]")
+# Built once: composing a statement costs more than running it on its index.
+_SEEN = select(Message.id).where(
+    (Message.channel == bindparam("channel")) & (Message.external_id == bindparam("external_id"))
+)
+_THREAD_CASE = (
+    select(Message.case_id)
+    .where(Message.message_id.in_(bindparam("ids", expanding=True)) & Message.case_id.is_not(None))
+    .order_by(Message.id.desc())
+    .limit(1)
+)
 
 Outcome = Literal["duplicate", "opened", "attached", "ignored", "bounce", "quarantined"]
 
@@ -49,6 +59,7 @@ class Ingest:
     intent: str = UNKNOWN
     outcome: Outcome | None = None
     notes: list[str] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -71,12 +82,7 @@ def parse_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
 def dedupe_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
     """A Message-ID already stored means this message was processed before."""
     assert ing.parsed is not None
-    seen = s.scalar(
-        select(Message.id).where(
-            (Message.channel == ing.inbound.channel)
-            & (Message.external_id == ing.parsed.message_id)
-        )
-    )
+    seen = s.scalar(_SEEN, {"channel": ing.inbound.channel, "external_id": ing.parsed.message_id})
     if seen is not None:
         ing.outcome = "duplicate"
 
@@ -97,12 +103,7 @@ def correlate_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
             return
     ids = [i for i in (ing.parsed.in_reply_to, *ing.parsed.references) if i]
     if ids:
-        case_id = s.scalar(
-            select(Message.case_id)
-            .where(Message.message_id.in_(ids) & Message.case_id.is_not(None))
-            .order_by(Message.id.desc())
-            .limit(1)
-        )
+        case_id = s.scalar(_THREAD_CASE, {"ids": ids})
         if case_id is not None:
             ing.case = s.get(Case, case_id)
 
@@ -130,7 +131,6 @@ def record_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
         detail={"clean": ing.body[:20000], "notes": list(p.notes), "auto": p.auto.reason},
     )
     s.add(message)
-    s.flush()
     limit = cfg.max_attachment_mb * 1024 * 1024
     for att in p.attachments:
         if att.inline:
@@ -138,17 +138,19 @@ def record_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
         if len(att.content) > limit:
             ing.notes.append(f"adjunto {att.filename} omitido: excede {cfg.max_attachment_mb} MB")
             continue
-        s.add(
-            Attachment(
-                message_id=message.id,
-                case_id=message.case_id,
-                filename=att.filename[:500],
-                content_type=att.content_type,
-                size=len(att.content),
-                sha256=env.archive.put(att.content),
-                created_at=ing.now,
-            )
+        if message.id is None:
+            s.flush()  # the attachment rows need the message's id
+        row = Attachment(
+            message_id=message.id,
+            case_id=message.case_id,
+            filename=att.filename[:500],
+            content_type=att.content_type,
+            size=len(att.content),
+            sha256=env.archive.put(att.content),
+            created_at=ing.now,
         )
+        s.add(row)
+        ing.attachments.append(row)
     if ing.notes:
         message.detail = {**message.detail, "notes": [*p.notes, *ing.notes]}
     ing.message = message
@@ -200,7 +202,7 @@ def route_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
                 )
             )
         ing.message.case_id = opened.id
-        for att in s.scalars(select(Attachment).where(Attachment.message_id == ing.message.id)):
+        for att in ing.attachments:
             att.case_id = opened.id
         ing.case = opened
         ing.outcome = "opened"

@@ -25,6 +25,7 @@ TABLES = {
     "attachments",
     "timers",
     "outbox",
+    "auto_mail",
     "tasks",
     "knowledge",
     "cursors",
