@@ -18,6 +18,10 @@ machines can be compared through the ratio.
             runs before and after the pipeline and its mean time is used. The outbox the
             ingestion filled is then dispatched in the pipeline's process, timed apart.
 
+  classify  the whole labelled reply corpus (tests/data/intents) read warm, intent and
+            entities, replies per second, against the quote/signature cleaning alone;
+            dateparser's first-call cost is paid by warm_up() first and reported apart
+
 `python benchmarks/run.py [SECTION ...] [--ingest-messages N] [--ingest-profile FILE]`
 runs the named sections only (all by default); latest.json holds the sections that ran.
 """
@@ -69,7 +73,8 @@ INGEST_MESSAGES = 10_000
 INGEST_TARGET = 200.0  # messages per second, end to end, on a 2-core machine
 # Monday 23 November 2026 at 11:00, within support hours, after a week of mail.
 INGEST_AT = datetime(2026, 11, 23, 11, 0, tzinfo=MX)
-SECTIONS = ("startup", "engine", "cycle", "ingest")
+SECTIONS = ("startup", "engine", "cycle", "ingest", "classify")
+CLASSIFY_ROUNDS = 5
 CHILD = "--measure-child"
 
 
@@ -1016,6 +1021,46 @@ def bench_ingest(messages: int = INGEST_MESSAGES, profile: str | None = None) ->
 # --- report ---------------------------------------------------------------------------------
 
 
+def bench_classify() -> dict[str, Any]:
+    """Replies per second, warm, over the corpus; warm-up cost measured apart."""
+    from bot.handlers.entities import extract, warm_up
+    from bot.handlers.intents import understand
+    from bot.handlers.quotes import strip_reply
+    from tests.corpus import CORPUS, HOLDOUT, load
+
+    started = time.perf_counter()
+    warm_up()
+    warm_up_s = time.perf_counter() - started
+    examples = [*load(CORPUS), *load(HOLDOUT)]
+
+    def clean_only() -> None:
+        for ex in examples:
+            strip_reply(ex.text)
+
+    def classify_all() -> None:
+        for ex in examples:
+            cleaned = strip_reply(ex.text)
+            understand(cleaned)
+            extract(cleaned, ex.now)
+
+    def best(call: Callable[[], None]) -> float:
+        timings = []
+        for _ in range(CLASSIFY_ROUNDS):
+            begin = time.perf_counter()
+            call()
+            timings.append(time.perf_counter() - begin)
+        return min(timings)
+
+    clean_s, classify_s = best(clean_only), best(classify_all)
+    return {
+        "replies": len(examples),
+        "warm_up_s": warm_up_s,
+        "classify_replies_per_s": len(examples) / classify_s,
+        "baseline_replies_per_s": len(examples) / clean_s,
+        "ratio": classify_s / clean_s,
+    }
+
+
 def _table(rows: list[tuple[str, str, str, str]]) -> str:
     """A plain fixed-width table."""
     header = ("benchmark", "measured", "baseline", "ratio")
@@ -1108,6 +1153,17 @@ def _rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str]]
                 "-",
             ),
         ]
+    classify = results.get("classify")
+    if classify:
+        rows += [
+            (
+                f"classify: {classify['replies']} corpus replies, warm",
+                f"{classify['classify_replies_per_s']:,.0f} replies/s",
+                f"{classify['baseline_replies_per_s']:,.0f} replies/s (cleaning only)",
+                f"{classify['ratio']:.1f}x slower",
+            ),
+            ("classify: dateparser warm-up at start", f"{classify['warm_up_s']:.2f} s", "-", "-"),
+        ]
     return rows
 
 
@@ -1127,6 +1183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             results[name] = bench_engine()
         elif name == "cycle":
             results[name] = bench_cycle()
+        elif name == "classify":
+            results[name] = bench_classify()
         else:
             results[name] = bench_ingest(args.ingest_messages, args.ingest_profile)
 
