@@ -356,10 +356,6 @@ class Workflow:
         dedupe_key: str | None = None,
     ) -> Outbox | None:
         """Render a mail and queue it in the outbox with its outbound message record."""
-        if dedupe_key is not None and session.scalar(
-            select(Outbox.id).where(Outbox.dedupe_key == dedupe_key)
-        ):
-            return None  # this very mail was queued before (e.g. a retried quarantine)
         requester = case.requester if case else ""
         assignee = case.assignee if case else None
         to = _unique(a for t in effect.to for a in self.directory.resolve(t, requester, assignee))

@@ -185,6 +185,19 @@ def _add_months(today: date, months: int) -> date:
     return date(year, month, min(today.day, month_calendar.monthrange(year, month)[1]))
 
 
+def _next_day_of_month(day: int, today: date) -> date | None:
+    """The first date with that day of the month from today on ("el 31" skips November)."""
+    for months_ahead in range(3):
+        first = _add_months(today.replace(day=1), months_ahead)
+        try:
+            candidate = first.replace(day=day)
+        except ValueError:
+            continue
+        if candidate >= today:
+            return candidate
+    return None
+
+
 def _rule_dates(text: str, today: date) -> Iterator[tuple[int, int, date]]:
     """(start, end, date) for every date the explicit rules recognise."""
     for m in _NUMERIC.finditer(text):
@@ -211,27 +224,11 @@ def _rule_dates(text: str, today: date) -> Iterator[tuple[int, int, date]]:
         if found:
             yield m.start(), m.end(), found
     for m in _WEEKDAY_DAY.finditer(text):
-        day = int(m.group(2))
-        for months_ahead in range(3):
-            first = _add_months(today.replace(day=1), months_ahead)
-            try:
-                candidate = first.replace(day=day)
-            except ValueError:
-                continue
-            if candidate >= today:
-                yield m.start(), m.end(), candidate
-                break
+        if found := _next_day_of_month(int(m.group(2)), today):
+            yield m.start(), m.end(), found
     for m in _DAY_ONLY.finditer(text):
-        day = int(m.group(1))
-        for months_ahead in range(3):
-            first = _add_months(today.replace(day=1), months_ahead)
-            try:
-                candidate = first.replace(day=day)
-            except ValueError:
-                continue
-            if candidate >= today:
-                yield m.start(), m.end(), candidate
-                break
+        if found := _next_day_of_month(int(m.group(1)), today):
+            yield m.start(), m.end(), found
     for m in _WEEKDAY_ONLY.finditer(text):
         yield m.start(), m.end(), _next_weekday(WEEKDAYS[m.group(2)], today)
     for m in _RELATIVE.finditer(text):

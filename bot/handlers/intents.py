@@ -16,6 +16,9 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.handlers.entities import fold as plain_fold
+from bot.rules.dsl import INTENTS as INTENTS  # the contract's names, declared once
+
 PROCEED = "PROCEED"
 STOP = "STOP"
 LATER = "LATER"
@@ -25,7 +28,6 @@ NOT_SOLVED = "NOT_SOLVED"
 ACCEPT = "ACCEPT"
 QUESTION = "QUESTION"
 UNKNOWN = "UNKNOWN"
-INTENTS = (PROCEED, STOP, LATER, THANKS_DONE, VALIDATED, NOT_SOLVED, ACCEPT, QUESTION, UNKNOWN)
 
 
 class Classifier(Protocol):
@@ -122,9 +124,7 @@ def fold(text: str) -> str:
     """Lower case, no accents, emoji as words, repeated letters squeezed, typos fixed."""
     for symbol, word in EMOJI.items():
         text = text.replace(symbol, word)
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    plain = re.sub(r"([a-z])\1{2,}", r"\1", plain)  # "siiii" -> "si", "adelanteee"
+    plain = re.sub(r"([a-z])\1{2,}", r"\1", plain_fold(text))  # "siiii" -> "si", "adelanteee"
     plain = re.sub(r"\b(s|n)(i|o)\2+\b", r"\1\2", plain)  # "sii", "noo"
     words = re.split(r"(\W+)", plain)
     return "".join(TYPOS.get(w, w) for w in words)

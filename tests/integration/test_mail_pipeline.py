@@ -9,6 +9,7 @@ from email.utils import format_datetime, make_msgid
 from sqlalchemy import select
 
 from bot.app import App, run_once
+from bot.rules.dsl import command
 from storage.models import Case, CaseLink, Event, Message, Outbox
 from tests.conftest import mx
 
@@ -55,6 +56,15 @@ def outbox(app: App) -> list[EmailMessage]:
     return [message_from_bytes(p.read_bytes(), policy=policy.default) for p in files]  # type: ignore[misc]
 
 
+def take_and_resolve(app: App, case_id: int) -> None:
+    """The specialist takes the ticket and sends a solution (it waits for validation)."""
+    with app.db.transaction() as s:
+        case = app.workflow.get_case(s, case_id)
+        for name, values in (("tomar", {"tipo": "acceso"}), ("resolver", {"solucion": "Listo"})):
+            trig = app.workflow.trigger(command(name), SPECIALIST, values=values)
+            app.workflow.handle(s, case, trig, app.clock.now())
+
+
 def cases(app: App) -> list[Case]:
     with app.db.sessions() as s:
         return list(s.scalars(select(Case).order_by(Case.id)))
@@ -88,13 +98,7 @@ def test_validation_reply_closes_and_not_solved_reopens(app: App) -> None:
     deliver(app, mail("Sin acceso a Pro99", "No me deja entrar"))
     run_once(app)
     app_case = cases(app)[0].id
-    with app.db.transaction() as s:
-        from bot.rules.dsl import command
-
-        case = app.workflow.get_case(s, app_case)
-        for name, values in (("tomar", {"tipo": "acceso"}), ("resolver", {"solucion": "Listo"})):
-            trig = app.workflow.trigger(command(name), SPECIALIST, values=values)
-            app.workflow.handle(s, case, trig, app.clock.now())
+    take_and_resolve(app, app_case)
     run_once(app)
     solution = next(m for m in outbox(app) if m["Subject"].startswith("Solución"))
     deliver(
@@ -123,17 +127,12 @@ def test_validation_reply_closes_and_not_solved_reopens(app: App) -> None:
 
 
 def test_an_unclear_validation_reply_becomes_a_task_with_the_text_quoted(app: App) -> None:
-    from bot.rules.dsl import command
     from storage.models import Task
 
     deliver(app, mail("Sin acceso a BLife", "No me deja entrar"))
     run_once(app)
     case_id = cases(app)[0].id
-    with app.db.transaction() as s:
-        case = app.workflow.get_case(s, case_id)
-        for name, values in (("tomar", {"tipo": "acceso"}), ("resolver", {"solucion": "Listo"})):
-            trig = app.workflow.trigger(command(name), SPECIALIST, values=values)
-            app.workflow.handle(s, case, trig, app.clock.now())
+    take_and_resolve(app, case_id)
     run_once(app)
     solution = next(m for m in outbox(app) if m["Subject"].startswith("Solución"))
     # Mixed: fixed, and a different problem now. The bot must not guess.
@@ -162,8 +161,6 @@ def test_reply_to_a_closed_case_opens_a_new_linked_case(app: App) -> None:
     run_once(app)
     first = cases(app)[0]
     with app.db.transaction() as s:
-        from bot.rules.dsl import command
-
         case = app.workflow.get_case(s, first.id)
         trig = app.workflow.trigger(command("cerrar"), SPECIALIST, values={"motivo": "Duplicado"})
         app.workflow.handle(s, case, trig, app.clock.now())
