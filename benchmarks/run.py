@@ -11,7 +11,7 @@ machines can be compared through the ratio.
             (bot.app.run_once) and through the command line, per message
   ingest    10,000 generated mails (new tickets, threaded replies, attachments, automatic
             answers) from a Maildir inbox through the whole inbound pipeline on SQLite
-            (Ingestor.run: every message committed, then moved to cur/), against reading
+            (Ingestor.run: committed in batches, then moved to cur/), against reading
             and parsing the same files with the email package alone. Each side runs in a
             fresh child process so that its peak RSS (VmHWM, the process's own high-water
             mark; ru_maxrss where /proc is missing) is its own; the baseline

@@ -197,7 +197,7 @@ class Dispatcher:
             if message_id:
                 s.execute(
                     update(Message)
-                    .where((Message.external_id == message_id) & (Message.direction == "out"))
+                    .where((Message.message_id == message_id) & (Message.direction == "out"))
                     .values(status="sent", at=now)
                 )
         result.sent += 1
@@ -226,7 +226,7 @@ class Dispatcher:
             if row.message_id:
                 s.execute(
                     update(Message)
-                    .where((Message.external_id == row.message_id) & (Message.direction == "out"))
+                    .where((Message.message_id == row.message_id) & (Message.direction == "out"))
                     .values(status=status)
                 )
             s.add(

@@ -108,7 +108,7 @@ class Applied:
     """A decision that was applied, with the audit event it wrote."""
 
     decision: Decision
-    event_id: int
+    event: Event  # its id is set when the session next flushes
 
 
 class Workflow:
@@ -263,8 +263,6 @@ class Workflow:
             detail=detail,
         )
         session.add(event)
-        session.flush()
-
         self._timers(session, case, d, from_state, now)
         for effect in d.effects:
             if isinstance(effect, SendMail):
@@ -285,7 +283,7 @@ class Workflow:
                         created_at=now,
                     )
                 )
-        return Applied(d, event.id)
+        return Applied(d, event)
 
     def _timers(
         self, session: Session, case: Case, d: Decision, from_state: str | None, now: datetime

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
-import tempfile
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
 class Archive:
-    """Files kept as <root>/<ab>/<cd>/<sha256>, written atomically."""
+    """Files kept as <root>/<ab>/<cd>/<sha256>, written atomically and durably."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._deferred: list[Path] | None = None
 
     def path(self, sha256: str) -> Path:
         """Where the file with this digest lives."""
@@ -23,22 +27,42 @@ class Archive:
     def put(self, content: bytes) -> str:
         """Store the content (once) and return its digest."""
         digest = hashlib.sha256(content).hexdigest()
-        target = self.path(digest)
+        target = self.root / digest[:2] / digest[2:4] / digest
         if target.exists():
             return digest
         target.parent.mkdir(parents=True, exist_ok=True)
-        # Write to a temporary file and rename so a crash never leaves a half file.
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        # Write to a temporary file and rename so a crash never leaves a half file; the
+        # name is unique per process, and a leftover from a dead one is simply replaced.
+        tmp = target.with_name(f"{digest}.{os.getpid()}.tmp")
         try:
-            with os.fdopen(fd, "wb") as fh:
+            with tmp.open("wb") as fh:
                 fh.write(content)
-                fh.flush()
-                os.fsync(fh.fileno())
-            Path(tmp).replace(target)
+                if self._deferred is None:
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            tmp.replace(target)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
+        if self._deferred is None:
+            _fsync_dir(target.parent)
+        else:
+            self._deferred.append(target)
         return digest
+
+    @contextmanager
+    def deferred_sync(self) -> Iterator[None]:
+        """Puts inside skip their own fsync; leaving without error makes them all durable."""
+        outer = self._deferred is not None
+        if not outer:
+            self._deferred = []
+        try:
+            yield
+            if not outer:
+                _sync_all(self.root, self._deferred or [])
+        finally:
+            if not outer:
+                self._deferred = None
 
     def get(self, sha256: str) -> bytes:
         """The content stored under this digest."""
@@ -47,3 +71,49 @@ class Archive:
     def exists(self, sha256: str) -> bool:
         """True if the digest is stored."""
         return self.path(sha256).exists()
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in this folder durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_all(root: Path, targets: list[Path]) -> None:
+    """Make every written file, and its name, durable: one syncfs(2), or fsync each."""
+    if not targets:
+        return
+    # One syncfs costs about what a single fsync does, where a batch of fsyncs costs one
+    # journal commit each; the other dirty data it flushes is on the archive's own disk.
+    if _syncfs(root):
+        return
+    for target in targets:
+        fd = os.open(target, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    for folder in dict.fromkeys(t.parent for t in targets):
+        _fsync_dir(folder)
+
+
+def _syncfs(root: Path) -> bool:
+    """syncfs(2) on the file system holding root; False where the call is unavailable."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        syncfs = libc.syncfs
+    except (OSError, AttributeError):
+        return False
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), str(root))
+    finally:
+        os.close(fd)
+    return True

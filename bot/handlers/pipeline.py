@@ -1,7 +1,7 @@
 """The inbound mail pipeline: parse, dedupe, clean, correlate, classify, route.
 
-Each message runs through the ordered PIPELINE inside one transaction; the channel
-acknowledges it only after that transaction commits. A message that cannot be processed
+Each message runs through the ordered PIPELINE under a savepoint of a batch transaction;
+the channel acknowledges it only after that transaction commits. A message that cannot be processed
 is quarantined and the specialists are told; nothing is deleted, nothing blocks the rest.
 """
 
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import bindparam, select
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from bot.channels.base import InboundChannel, InboundMessage
@@ -42,6 +43,11 @@ _THREAD_CASE = (
     .order_by(Message.id.desc())
     .limit(1)
 )
+
+# One commit per batch: a commit (and its fsync) per message costs more than the message.
+BATCH_MESSAGES = 50
+# Keeps a batch's raw mail within bounds in memory; a bigger message forms its own batch.
+BATCH_BYTES = 16 * 1024 * 1024
 
 Outcome = Literal["duplicate", "opened", "attached", "ignored", "bounce", "quarantined"]
 
@@ -311,68 +317,115 @@ class Ingestor:
         archive: Archive,
         classifier: Classifier = classify,
         steps: Iterable[Step] = PIPELINE,
+        batch_messages: int = BATCH_MESSAGES,
+        batch_bytes: int = BATCH_BYTES,
     ) -> None:
         self.db = db
         self.env = PipelineEnv(workflow, archive, classifier)
         self.steps = tuple(steps)
+        self.batch_messages = batch_messages
+        self.batch_bytes = batch_bytes
 
     def run(self, channel: InboundChannel, now: datetime) -> IngestReport:
-        """Ingest everything the channel has; each message commits, then is acknowledged."""
+        """Ingest everything the channel has; each batch commits, then is acknowledged."""
         report = IngestReport()
-        for inbound in channel.fetch():
-            outcome = self.one(inbound, now)
-            if outcome == "quarantined":
-                channel.quarantine(inbound.key)
-            else:
-                channel.ack(inbound.key)
-            report.add(outcome)
+        for batch in self._batches(channel.fetch()):
+            for inbound, outcome in self.batch(batch, now):
+                if outcome == "quarantined":
+                    channel.quarantine(inbound.key)
+                else:
+                    channel.ack(inbound.key)
+                report.add(outcome)
         return report
 
+    def _batches(self, messages: Iterable[InboundMessage]) -> Iterator[list[InboundMessage]]:
+        """Group messages up to the batch's count and size; a big one goes alone."""
+        batch: list[InboundMessage] = []
+        size = 0
+        for inbound in messages:
+            if batch and size + len(inbound.raw) > self.batch_bytes:
+                yield batch
+                batch, size = [], 0
+            batch.append(inbound)
+            size += len(inbound.raw)
+            if len(batch) >= self.batch_messages:
+                yield batch
+                batch, size = [], 0
+        if batch:
+            yield batch
+
+    def batch(
+        self, batch: list[InboundMessage], now: datetime
+    ) -> list[tuple[InboundMessage, Outcome]]:
+        """Process messages in one transaction, each under a savepoint of its own.
+
+        A message that fails rolls back to its savepoint and is quarantined in the same
+        transaction; one commit per batch is what makes ingestion fast. Should the batch
+        itself fail (the database, not a message), each message is retried on its own.
+        """
+        try:
+            # The archived files are made durable before the commit that refers to them.
+            with self.db.transaction() as s, self.env.archive.deferred_sync():
+                done = [(inbound, self._one(s, inbound, now)) for inbound in batch]
+        except Exception:
+            if len(batch) == 1:
+                raise
+            log.exception("batch of %d messages failed; retrying one by one", len(batch))
+            return [(inbound, self.one(inbound, now)) for inbound in batch]
+        return done
+
     def one(self, inbound: InboundMessage, now: datetime) -> Outcome:
-        """Process one message in one transaction; failures quarantine it."""
+        """Process one message in a transaction of its own."""
+        with self.db.transaction() as s, self.env.archive.deferred_sync():
+            return self._one(s, inbound, now)
+
+    def _one(self, s: Session, inbound: InboundMessage, now: datetime) -> Outcome:
+        """Run the steps under a savepoint; failures quarantine the message."""
         limit_mb = self.env.workflow.config.mail.max_message_mb
         if len(inbound.raw) > limit_mb * 1024 * 1024:
             size_mb = len(inbound.raw) / 1024 / 1024
-            return self._quarantine(
-                inbound, now, f"mide {size_mb:.1f} MB, más que el máximo de {limit_mb} MB"
-            )
+            reason = f"mide {size_mb:.1f} MB, más que el máximo de {limit_mb} MB"
+            return self._quarantine(s, inbound, now, reason)
         ing = Ingest(inbound, now)
         try:
-            with self.db.transaction() as s:
+            with s.begin_nested():
                 for run_step in self.steps:
                     run_step(ing, self.env, s)
                     if ing.outcome == "duplicate":
                         break
         except MailParseError as exc:
-            return self._quarantine(inbound, now, f"no es un correo válido: {exc}")
+            return self._quarantine(s, inbound, now, f"no es un correo válido: {exc}")
+        except (OperationalError, InterfaceError):
+            raise  # the database's trouble (locked, full, gone), not the message's
         except Exception as exc:  # a bad message must never stop the daemon
             log.exception("message %s quarantined", inbound.key)
-            return self._quarantine(inbound, now, f"{type(exc).__name__}: {exc}")
+            return self._quarantine(s, inbound, now, f"{type(exc).__name__}: {exc}")
         return ing.outcome or "attached"
 
-    def _quarantine(self, inbound: InboundMessage, now: datetime, reason: str) -> Outcome:
-        """Record the quarantine and tell the specialists, in a transaction of its own."""
+    def _quarantine(
+        self, s: Session, inbound: InboundMessage, now: datetime, reason: str
+    ) -> Outcome:
+        """Record the quarantine and tell the specialists."""
         # Keyed on the file, so a crash before the move does not alert twice on restart.
         dedupe_key = f"cuarentena:{inbound.channel}:{inbound.key}"[:300]
-        with self.db.transaction() as s:
-            if s.scalar(select(Outbox.id).where(Outbox.dedupe_key == dedupe_key)):
-                return "quarantined"
-            s.add(
-                Event(
-                    case_id=None,
-                    at=now,
-                    kind="quarantined",
-                    actor=SYSTEM_ACTOR,
-                    steps=[],
-                    detail={"key": inbound.key, "reason": reason[:2000]},
-                )
+        if s.scalar(select(Outbox.id).where(Outbox.dedupe_key == dedupe_key)):
+            return "quarantined"
+        s.add(
+            Event(
+                case_id=None,
+                at=now,
+                kind="quarantined",
+                actor=SYSTEM_ACTOR,
+                steps=[],
+                detail={"key": inbound.key, "reason": reason[:2000]},
             )
-            alert = SendMail(
-                to=("@specialists",),
-                template="common/cuarentena",
-                context={"archivo": inbound.key, "motivo": reason[:2000]},
-                auto="auto-generated",
-                immediate=True,
-            )
-            self.env.workflow.queue_mail(s, None, alert, now, dedupe_key=dedupe_key)
+        )
+        alert = SendMail(
+            to=("@specialists",),
+            template="common/cuarentena",
+            context={"archivo": inbound.key, "motivo": reason[:2000]},
+            auto="auto-generated",
+            immediate=True,
+        )
+        self.env.workflow.queue_mail(s, None, alert, now, dedupe_key=dedupe_key)
         return "quarantined"

@@ -286,3 +286,63 @@ def test_inbound_messages_are_stored_with_the_original(app: App) -> None:
         assert message.raw_sha256 and app.archive.exists(message.raw_sha256)
         assert message.detail["clean"] == "Texto nuevo"
         assert "Enviado desde mi iPhone" in message.body
+
+
+def test_a_failing_message_in_a_batch_is_quarantined_alone(app: App) -> None:
+    from bot.handlers.pipeline import PIPELINE, Ingest, Ingestor, PipelineEnv
+
+    def explode(ing: Ingest, env: PipelineEnv, s: object) -> None:
+        if ing.parsed is not None and ing.parsed.subject == "Revienta":
+            raise RuntimeError("fallo a la mitad")
+
+    # After the message and its case were written, so the savepoint has work to undo.
+    steps = (*PIPELINE, explode)
+    app.ingestor = Ingestor(app.db, app.workflow, app.archive, steps=steps)
+    keys = [deliver(app, mail(subject, "Texto")) for subject in ("Uno", "Revienta", "Tres")]
+    report = run_once(app)
+    assert report.ingest.counts == {"opened": 2, "quarantined": 1}
+    assert sorted(c.subject for c in cases(app)) == ["Tres", "Uno"]
+    with app.db.sessions() as s:
+        stored = s.scalars(select(Message.subject).where(Message.direction == "in")).all()
+        events = s.scalars(select(Event).where(Event.kind == "quarantined")).all()
+    assert sorted(stored) == ["Tres", "Uno"]
+    assert len(events) == 1 and "fallo a la mitad" in events[0].detail["reason"]
+    maildir = app.config.mail.maildir
+    assert (maildir / "quarantine" / "new" / keys[1]).exists()
+    assert not (maildir / "inbox" / "new").exists() or not any(
+        (maildir / "inbox" / "new").iterdir()
+    )
+
+
+def test_a_database_failure_leaves_the_batch_unread(app: App) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from bot.handlers.pipeline import PIPELINE, Ingest, Ingestor, PipelineEnv
+
+    def locked(ing: Ingest, env: PipelineEnv, s: object) -> None:
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    app.ingestor = Ingestor(app.db, app.workflow, app.archive, steps=(*PIPELINE[:1], locked))
+    keys = [deliver(app, mail(subject, "Texto")) for subject in ("Uno", "Dos")]
+    try:
+        app.ingestor.run(app.mail, app.clock.now())
+    except OperationalError:
+        pass
+    else:
+        raise AssertionError("the database's failure must not pass for the message's")
+    new = app.config.mail.maildir / "inbox" / "new"
+    assert sorted(p.name for p in new.iterdir()) == sorted(keys)  # nothing read, nothing lost
+    with app.db.sessions() as s:
+        assert not s.scalars(select(Event).where(Event.kind == "quarantined")).all()
+    assert cases(app) == []
+
+
+def test_batches_respect_the_count_and_size_limits(app: App) -> None:
+    from bot.channels.base import InboundMessage
+    from bot.handlers.pipeline import Ingestor
+
+    ingestor = Ingestor(app.db, app.workflow, app.archive, batch_messages=3, batch_bytes=100)
+    sizes = [10, 10, 10, 10, 95, 200, 10]
+    messages = [InboundMessage("mail", str(n), b"x" * size) for n, size in enumerate(sizes)]
+    batches = [[m.key for m in batch] for batch in ingestor._batches(messages)]
+    assert batches == [["0", "1", "2"], ["3"], ["4"], ["5"], ["6"]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -129,9 +130,53 @@ def test_archive_is_content_addressed(tmp_path: Path) -> None:
     assert archive.put(b"carta firmada") == first
     assert archive.get(first) == b"carta firmada"
     assert archive.path(first).parent.parent.parent == tmp_path / "archive"
-    assert not list((tmp_path / "archive").rglob(".tmp-*"))
+    assert not list((tmp_path / "archive").rglob("*.tmp"))
     with pytest.raises(ValueError):
         archive.path("../../etc/passwd")
+
+
+def test_archive_deferred_sync_writes_at_once_and_syncs_on_leaving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import storage.archive as module
+
+    synced: list[list[Path]] = []
+    monkeypatch.setattr(module, "_sync_all", lambda root, targets: synced.append(list(targets)))
+    archive = Archive(tmp_path / "archive")
+    with archive.deferred_sync():
+        first = archive.put(b"uno")
+        with archive.deferred_sync():  # nested: the outer one syncs
+            second = archive.put(b"dos")
+        assert archive.get(first) == b"uno" and archive.get(second) == b"dos"
+        assert synced == []
+    assert synced == [[archive.path(first), archive.path(second)]]
+    with pytest.raises(RuntimeError), archive.deferred_sync():
+        archive.put(b"tres")
+        raise RuntimeError("the batch failed: nothing refers to the file")
+    assert len(synced) == 1
+    archive.put(b"cuatro")  # outside a batch: synced by itself, not deferred
+    assert len(synced) == 1 and archive._deferred is None
+
+
+def test_archive_sync_all_falls_back_to_fsync_per_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import storage.archive as module
+
+    archive = Archive(tmp_path / "archive")
+    digest = archive.put(b"carta")
+    monkeypatch.setattr(module, "_syncfs", lambda root: False)
+    fsynced: list[int] = []
+    monkeypatch.setattr(module.os, "fsync", fsynced.append)
+    module._sync_all(archive.root, [archive.path(digest)])
+    assert len(fsynced) == 2  # the file, then its folder
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="syncfs(2) is Linux's")
+def test_archive_syncfs_runs_on_linux(tmp_path: Path) -> None:
+    from storage.archive import _syncfs
+
+    assert _syncfs(tmp_path) is True
 
 
 def test_timestamps_compare_across_offsets(db: Database) -> None:
