@@ -512,21 +512,24 @@ def classify(
     """Lo que el bot entiende de una respuesta: intención y datos (fechas, DSN, RFC...)."""
     from zoneinfo import ZoneInfo
 
-    from bot.handlers.entities import extract
+    from bot.handlers.entities import Gazetteer, extract
     from bot.handlers.intents import understand
     from bot.handlers.quotes import strip_reply
 
     opts = _opts(ctx)
-    # Without a config file the organization's default time zone still gives --now meaning.
+    # Without a config file the organization's default time zone still gives --now meaning
+    # (and there are no zones or people to recognise).
+    gazetteer = None
     if opts.config.exists():
         config = _load(opts)
         now = _clock(opts, config).now().astimezone(ZoneInfo(config.organization.timezone))
+        gazetteer = Gazetteer.from_config(config)
     else:
         now = _reference_now(opts.now)
     body = sys.stdin.read() if text == "-" else text
     cleaned = strip_reply(body)
     reading = understand(cleaned)
-    entities = extract(cleaned, now.replace(tzinfo=None)).as_json()
+    entities = extract(cleaned, now.replace(tzinfo=None), gazetteer).as_json()
     if as_json:
         _print_json({"intent": reading.intent, "entities": entities})
         return

@@ -522,7 +522,7 @@ class Config(BaseModel):
         """Addresses of every specialist, in config order."""
         return tuple(s.email for s in self.people.specialists)
 
-    def _people_with_roles(self) -> Iterator[tuple[str, Person]]:
+    def people_with_roles(self) -> Iterator[tuple[str, Person]]:
         """Every (role, person) pair in the directory, in a stable order."""
         for role in SINGLE_ROLES:
             person = self.people.role(role)
@@ -540,13 +540,13 @@ class Config(BaseModel):
         """Roles held by an address: director, specialist, assistant:<zone>, agent, ..."""
         wanted = email.strip().lower()
         return frozenset(
-            role for role, person in self._people_with_roles() if person.email == wanted
+            role for role, person in self.people_with_roles() if person.email == wanted
         )
 
     def person_by_email(self, email: str) -> Person | None:
         """The first directory entry with this address (roles before assistants and agents)."""
         wanted = email.strip().lower()
-        return next((p for _, p in self._people_with_roles() if p.email == wanted), None)
+        return next((p for _, p in self.people_with_roles() if p.email == wanted), None)
 
     def person_by_telegram_id(self, telegram_id: int) -> Specialist | Agent | None:
         """The specialist or agent with this Telegram user id."""

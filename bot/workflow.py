@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from bot.calendar import BusinessCalendar
 from bot.config import Config
 from bot.directory import Directory
+from bot.handlers.entities import Entities
 from bot.rules import PROCESSES, get_process
 from bot.rules.dsl import CaseView, On, Process, Trigger
 from bot.rules.effects import (
@@ -153,6 +154,7 @@ class Workflow:
         text: str = "",
         attachments: tuple[str, ...] = (),
         message_id: str | None = None,
+        entities: Entities | None = None,
     ) -> Trigger:
         """A trigger with the actor's roles looked up in the directory."""
         roles = self.directory.roles_of(actor) if actor != SYSTEM_ACTOR else frozenset({"system"})
@@ -164,6 +166,7 @@ class Workflow:
             text=text,
             attachments=attachments,
             message_id=message_id,
+            entities=entities or Entities(),
         )
 
     # -- cases ---------------------------------------------------------------------------
@@ -252,6 +255,9 @@ class Workflow:
             detail["values"] = dict(trigger.values)
         if trigger.attachments:
             detail["attachments"] = list(trigger.attachments)
+        found = {k: v for k, v in trigger.entities.as_json().items() if v}
+        if found:
+            detail["entities"] = found  # what the reply said that the decision may rest on
         event = Event(
             case_id=case.id,
             at=now,

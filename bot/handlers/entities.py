@@ -1,4 +1,5 @@
-"""Entities in a reply: dates and deadlines, DSN numbers, agent keys, RFCs, e-mail addresses.
+"""Entities in a reply: dates and deadlines, DSN numbers, agent keys, RFCs, e-mail addresses,
+and the zones, promotorías and people of the configuration.
 
 Dates are read by explicit Spanish rules first (day-first numeric dates, "5 de diciembre",
 "el lunes", "mañana", "en dos semanas", "la próxima semana", "fin de mes"), always towards
@@ -10,12 +11,15 @@ as miércoles and a phone number's last digits as a year.
 from __future__ import annotations
 
 import calendar as month_calendar
+import functools
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
+
+from bot.config import Config, fold_name
 
 MONTHS = {
     "enero": 1,
@@ -130,17 +134,98 @@ class Entities:
     rfc: tuple[str, ...] = ()
     emails: tuple[str, ...] = ()
     agent_keys: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
+    zones: tuple[str, ...] = ()  # configured zone names
+    promotorias: tuple[str, ...] = ()  # configured promotoría names
+    people: tuple[str, ...] = ()  # addresses of the configured people named
 
     def as_json(self) -> dict[str, list[str]]:
-        """The contract's entity object."""
-        return {
+        """The contract's entity object, plus the configuration's names when any is found."""
+        out = {
             "dates": [d.isoformat() for d in self.dates],
             "dsn": list(self.dsn),
             "rfc": list(self.rfc),
             "emails": list(self.emails),
             "agent_keys": list(self.agent_keys),
         }
+        # Only when found, so that a reply naming none has exactly the contract's shape.
+        for key in ("zones", "promotorias", "people"):
+            values: tuple[str, ...] = getattr(self, key)
+            if values:
+                out[key] = list(values)
+        return out
+
+
+# Words that never identify a person on their own in "first name + surname" short forms.
+_NAME_PARTICLES = frozenset({"de", "del", "la", "las", "los", "y", "san", "santa"})
+
+
+@dataclass(frozen=True)
+class Gazetteer:
+    """The configuration's zones, promotorías and people, to be recognised in replies.
+
+    Matching is on whole words, without case, accents or punctuation. A promotoría is named
+    with or without the word "Promotoría"; a zone's own name stays the zone's. A person is
+    named by the full configured name or by the first name and one surname; a short form
+    that two people share names neither.
+    """
+
+    meanings: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # phrase -> kind, value
+
+    @classmethod
+    def build(
+        cls,
+        zones: Iterable[tuple[str, Iterable[str]]] = (),
+        people: Iterable[tuple[str, str]] = (),
+    ) -> Gazetteer:
+        """From (zone, promotorías) and (name, address) pairs."""
+        meanings: dict[str, tuple[str, str]] = {}
+        for zone, promotorias in zones:
+            meanings.setdefault(fold_name(zone), ("zones", zone))
+            for promotoria in promotorias:
+                folded = fold_name(promotoria)
+                meanings.setdefault(folded, ("promotorias", promotoria))
+                # People write "la de Toluca" for "Promotoría Toluca".
+                bare = folded.removeprefix("promotoria ")
+                if bare != folded:
+                    meanings.setdefault(bare, ("promotorias", promotoria))
+        short: dict[str, set[str]] = {}
+        for name, address in people:
+            tokens = fold_name(name).split()
+            if len(tokens) < 2:
+                continue  # a lone first name is anybody's
+            meanings.setdefault(" ".join(tokens), ("people", address))
+            for token in tokens[1:]:
+                if token not in _NAME_PARTICLES and len(token) > 2:
+                    short.setdefault(f"{tokens[0]} {token}", set()).add(address)
+        for phrase, addresses in short.items():
+            if len(addresses) == 1:
+                meanings.setdefault(phrase, ("people", next(iter(addresses))))
+        return cls({k: v for k, v in meanings.items() if k})
+
+    @classmethod
+    def from_config(cls, config: Config) -> Gazetteer:
+        """Every zone, promotoría and person of the configuration."""
+        return cls.build(
+            ((z.name, z.promotorias) for z in config.zones),
+            ((p.name, p.email) for _, p in config.people_with_roles()),
+        )
+
+    @functools.cached_property
+    def _pattern(self) -> re.Pattern[str] | None:
+        """One alternation, longest phrase first so that it wins where phrases overlap."""
+        if not self.meanings:
+            return None
+        phrases = sorted(self.meanings, key=len, reverse=True)
+        return re.compile(r"\b(?:" + "|".join(re.escape(p) for p in phrases) + r")\b")
+
+    def find(self, text: str) -> dict[str, tuple[str, ...]]:
+        """The names found, by kind, in order of appearance and without repeats."""
+        found: dict[str, dict[str, None]] = {"zones": {}, "promotorias": {}, "people": {}}
+        if self._pattern is not None:
+            for match in self._pattern.finditer(fold_name(text)):
+                kind, value = self.meanings[match.group(0)]
+                found[kind][value] = None
+        return {kind: tuple(values) for kind, values in found.items()}
 
 
 def fold(text: str) -> str:
@@ -319,16 +404,20 @@ def valid_rfc(value: str) -> bool:
     return True
 
 
-def extract(text: str, now: datetime) -> Entities:
-    """Every entity in a cleaned reply."""
+def extract(text: str, now: datetime, gazetteer: Gazetteer | None = None) -> Entities:
+    """Every entity in a cleaned reply; the configuration's names with a gazetteer."""
     folded = fold(text)
     upper = text.upper()
+    names = gazetteer.find(text) if gazetteer is not None else {}
     return Entities(
         dates=find_dates(text, now),
         dsn=tuple(dict.fromkeys(DSN.findall(folded))),
         rfc=tuple(dict.fromkeys(r for r in RFC.findall(upper) if valid_rfc(r))),
         emails=tuple(dict.fromkeys(e.lower() for e in EMAIL.findall(text))),
         agent_keys=tuple(dict.fromkeys(AGENT_KEY.findall(folded))),
+        zones=names.get("zones", ()),
+        promotorias=names.get("promotorias", ()),
+        people=names.get("people", ()),
     )
 
 

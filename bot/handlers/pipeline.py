@@ -11,14 +11,16 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from bot.channels.base import InboundChannel, InboundMessage
+from bot.handlers.entities import Entities, Gazetteer, extract
 from bot.handlers.intents import UNKNOWN, Classifier, classify
 from bot.handlers.parse import MailParseError, ParsedMail, parse_mail
 from bot.handlers.quotes import strip_reply
@@ -63,6 +65,7 @@ class Ingest:
     case: Case | None = None
     message: Message | None = None
     intent: str = UNKNOWN
+    entities: Entities = field(default_factory=Entities)
     outcome: Outcome | None = None
     notes: list[str] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
@@ -75,6 +78,7 @@ class PipelineEnv:
     workflow: Workflow
     archive: Archive
     classify: Classifier
+    gazetteer: Gazetteer
 
 
 Step = Callable[[Ingest, PipelineEnv, Session], None]
@@ -169,6 +173,23 @@ def classify_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
     proc = env.workflow.process(ing.case.process)
     if proc.accepted_intents(ing.case.state):
         ing.intent = env.classify(ing.body)
+        reference = _reference_time(ing, env.workflow.calendar.tz)
+        ing.entities = extract(ing.body, reference, env.gazetteer)
+        if ing.message is not None:
+            found = {k: v for k, v in ing.entities.as_json().items() if v}
+            ing.message.detail = {**ing.message.detail, "intent": ing.intent, "entities": found}
+
+
+# A Date header further from our clock than this is a wrong clock, not a reference.
+DATE_SKEW = timedelta(days=7)
+
+
+def _reference_time(ing: Ingest, tz: ZoneInfo) -> datetime:
+    """What "mañana" or "el lunes" count from: the message's date, in the organization's zone."""
+    sent = ing.parsed.date if ing.parsed is not None else None
+    if sent is None or not ing.now - DATE_SKEW <= sent <= ing.now + timedelta(hours=1):
+        sent = ing.now
+    return sent.astimezone(tz).replace(tzinfo=None)
 
 
 def route_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
@@ -217,10 +238,14 @@ def route_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
     on = intent(ing.intent) if ing.intent in proc.accepted_intents(case.state) else None
     from_requester = p.sender == case.requester
     if on is not None and from_requester:
-        trigger = wf.trigger(on, p.sender, text=text, message_id=p.message_id)
+        trigger = wf.trigger(
+            on, p.sender, text=text, message_id=p.message_id, entities=ing.entities
+        )
         wf.handle(s, case, trigger, ing.now)
     elif any(t.on == event("mensaje") for t in proc.outgoing(case.state)):
-        trigger = wf.trigger(event("mensaje"), p.sender, text=text, message_id=p.message_id)
+        trigger = wf.trigger(
+            event("mensaje"), p.sender, text=text, message_id=p.message_id, entities=ing.entities
+        )
         wf.handle(s, case, trigger, ing.now)
     else:
         _note(s, ing, "message_attached", {"from": p.sender})
@@ -321,7 +346,9 @@ class Ingestor:
         batch_bytes: int = BATCH_BYTES,
     ) -> None:
         self.db = db
-        self.env = PipelineEnv(workflow, archive, classifier)
+        self.env = PipelineEnv(
+            workflow, archive, classifier, Gazetteer.from_config(workflow.config)
+        )
         self.steps = tuple(steps)
         self.batch_messages = batch_messages
         self.batch_bytes = batch_bytes

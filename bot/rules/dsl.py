@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from bot.handlers.entities import Entities
 from bot.rules.effects import Delay, Effect
 
 if TYPE_CHECKING:
@@ -128,6 +129,7 @@ class Trigger:
     text: str = ""
     attachments: tuple[str, ...] = ()  # SHA-256 of archived files
     message_id: str | None = None  # the inbound message this trigger came from
+    entities: Entities = field(default_factory=Entities)  # what the reply names: dates...
 
 
 @dataclass(frozen=True)

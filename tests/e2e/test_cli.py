@@ -920,6 +920,15 @@ def test_classify_reads_stdin_and_ignores_the_quoted_history(tmp_path: Path) -> 
     assert out["entities"]["dates"] == ["2026-11-23"]  # Monday; the quote's date is ignored
 
 
+def test_classify_names_the_configured_zone_and_promotoria(tmp_path: Path) -> None:
+    text = "Sí adelante, es de la zona Oaxaca, promotoría Istmo. Lo ve Sofía Ramírez."
+    out = as_json(mesabot(tmp_path, "classify", text, "--json", now="2026-11-21T10:00"))
+    assert out["intent"] == "PROCEED"
+    entities = out["entities"]
+    assert (entities["zones"], entities["promotorias"]) == (["Oaxaca"], ["Promotoría Istmo"])
+    assert entities["people"] == ["sofia.ramirez@example.com"]
+
+
 def test_classify_plain_output_names_the_intent(tmp_path: Path) -> None:
     out = ok(mesabot(tmp_path, "classify", "Sí adelante")).stdout
     assert out.startswith("Intención: PROCEED")

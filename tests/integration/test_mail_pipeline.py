@@ -346,3 +346,64 @@ def test_batches_respect_the_count_and_size_limits(app: App) -> None:
     messages = [InboundMessage("mail", str(n), b"x" * size) for n, size in enumerate(sizes)]
     batches = [[m.key for m in batch] for batch in ingestor._batches(messages)]
     assert batches == [["0", "1", "2"], ["3"], ["4"], ["5"], ["6"]]
+
+
+def test_a_reply_read_for_its_intent_carries_its_entities_into_the_audit_trail(
+    app: App,
+) -> None:
+    deliver(app, mail("Sin acceso a Pro99", "No me deja entrar"))
+    run_once(app)
+    case_id = cases(app)[0].id
+    take_and_resolve(app, case_id)
+    run_once(app)
+    solution = next(m for m in outbox(app) if m["Subject"].startswith("Solución"))
+    reply = message_from_bytes(
+        mail(
+            f"RE: {solution['Subject']}",
+            "Sigue sin funcionar, DSN 4581236. Mañana estoy en oficina con Sofía Ramírez.",
+            in_reply_to=solution["Message-ID"],
+        ),
+        policy=policy.default,
+    )
+    # Written on Sunday night: "mañana" is Monday the 23rd, counted from the mail's date.
+    reply.replace_header("Date", format_datetime(mx(2026, 11, 22, 20, 0)))
+    deliver(app, reply.as_bytes())
+    run_once(app)
+    assert cases(app)[0].state == "en_proceso"
+    expected = {
+        "dates": ["2026-11-23"],
+        "dsn": ["4581236"],
+        "people": [SPECIALIST],
+    }
+    with app.db.sessions() as s:
+        message = s.scalars(
+            select(Message).where(Message.direction == "in").order_by(Message.id.desc())
+        ).first()
+        assert message is not None
+        assert message.detail["intent"] == "NOT_SOLVED"
+        assert message.detail["entities"] == expected
+        reopened = s.scalars(
+            select(Event).where((Event.case_id == case_id) & (Event.to_state == "en_proceso"))
+        ).all()[-1]
+    assert reopened.detail["entities"] == expected
+
+
+def test_a_date_header_far_from_the_clock_is_not_the_reference() -> None:
+    from zoneinfo import ZoneInfo
+
+    from bot.channels.base import InboundMessage
+    from bot.handlers.parse import parse_mail
+    from bot.handlers.pipeline import Ingest, _reference_time
+
+    now = mx(2026, 11, 23, 9, 0)
+    tz = ZoneInfo("America/Mexico_City")
+    for sent, expected in (
+        (mx(2026, 11, 22, 20, 0), mx(2026, 11, 22, 20, 0)),  # last night: its own date
+        (mx(2025, 1, 1, 9, 0), now),  # a sender's clock a year behind
+        (mx(2026, 12, 25, 9, 0), now),  # or a month ahead
+    ):
+        msg = message_from_bytes(mail("Hola", "Texto"), policy=policy.default)
+        msg.replace_header("Date", format_datetime(sent))
+        ing = Ingest(InboundMessage("mail", "k", msg.as_bytes()), now)
+        ing.parsed = parse_mail(ing.inbound.raw, frozenset())
+        assert _reference_time(ing, tz) == expected.replace(tzinfo=None)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
-from bot.handlers.entities import extract, find_dates, valid_rfc
+from bot.config import load_config
+from bot.handlers.entities import Gazetteer, extract, find_dates, valid_rfc
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SATURDAY = datetime(2026, 11, 21, 10, 0)
 
@@ -71,3 +76,74 @@ def test_entities_of_a_reply() -> None:
 def test_generic_rfcs_are_valid_though_their_check_digit_is_not() -> None:
     assert valid_rfc("XAXX010101000") and valid_rfc("XEXX010101000")
     assert not valid_rfc("GODE561231GR9")
+
+
+# --- names from the configuration ------------------------------------------------------
+
+GAZETTEER = Gazetteer.build(
+    zones=[
+        ("Acapulco", ["Promotoría Acapulco Costera"]),
+        ("Edo México", ["Promotoría Toluca"]),
+    ],
+    people=[
+        ("Sofía Ramírez López", "sofia@example.com"),
+        ("Diego Hernández", "diego@example.com"),
+        ("Diego Ramírez", "diego.r@example.com"),
+        ("Lupita", "lupita@example.com"),
+    ],
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "values"),
+    [
+        ("Es de la zona ACAPULCO.", "zones", ("Acapulco",)),
+        ("de edo. mexico", "zones", ("Edo México",)),
+        (
+            "Agente de la Promotoria Acapulco Costera",
+            "promotorias",
+            ("Promotoría Acapulco Costera",),
+        ),
+        ("es de Acapulco Costera", "promotorias", ("Promotoría Acapulco Costera",)),
+        ("la de toluca, no la de Acapulco", "promotorias", ("Promotoría Toluca",)),
+        ("la de toluca, no la de Acapulco", "zones", ("Acapulco",)),
+        ("Acapulcos y toluqueños", "zones", ()),
+        ("lo ve Sofia Ramirez", "people", ("sofia@example.com",)),
+        ("lo ve sofía lópez", "people", ("sofia@example.com",)),
+        (
+            "Sofía Ramírez López y Diego Hernández",
+            "people",
+            ("sofia@example.com", "diego@example.com"),
+        ),
+        ("Diego lo revisa", "people", ()),  # a first name alone is anybody's
+        ("Lupita lo revisa", "people", ()),
+    ],
+)
+def test_configured_names_are_recognised(text: str, kind: str, values: tuple[str, ...]) -> None:
+    assert GAZETTEER.find(text)[kind] == values
+
+
+def test_a_short_form_two_people_share_names_neither() -> None:
+    # "Diego Ramírez" is a full name of its own; "Sofía Ramírez" is not ambiguous either.
+    assert GAZETTEER.find("Diego Ramírez")["people"] == ("diego.r@example.com",)
+    shared = Gazetteer.build(people=[("Ana Ruiz Soto", "a@x.mx"), ("Ana Ruiz Vela", "b@x.mx")])
+    assert shared.find("Ana Ruiz")["people"] == ()
+    assert shared.find("Ana Ruiz Vela")["people"] == ("b@x.mx",)
+
+
+def test_names_join_the_entities_only_when_found() -> None:
+    found = extract("Sí adelante, es de Toluca", SATURDAY, GAZETTEER).as_json()
+    assert found["promotorias"] == ["Promotoría Toluca"]
+    plain = extract("Sí adelante", SATURDAY, GAZETTEER).as_json()
+    assert set(plain) == {"dates", "dsn", "rfc", "emails", "agent_keys"}
+    assert Gazetteer().find("Acapulco") == {"zones": (), "promotorias": (), "people": ()}
+
+
+def test_gazetteer_from_the_shipped_configuration(tmp_path: Path) -> None:
+    shutil.copyfile(ROOT / "config.toml", tmp_path / "config.toml")
+    config = load_config(tmp_path / "config.toml", {})
+    gazetteer = Gazetteer.from_config(config)
+    zone = config.zones[0]
+    found = gazetteer.find(f"Es de la zona {zone.name}, lo ve {config.people.specialists[0].name}")
+    assert found["zones"] == (zone.name,)
+    assert found["people"] == (config.people.specialists[0].email,)
