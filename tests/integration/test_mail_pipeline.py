@@ -65,6 +65,17 @@ def take_and_resolve(app: App, case_id: int) -> None:
             app.workflow.handle(s, case, trig, app.clock.now())
 
 
+def awaiting_validation(app: App, subject: str) -> tuple[int, EmailMessage]:
+    """A ticket opened by mail and resolved: its id and the solution mail it was sent."""
+    deliver(app, mail(subject, "No me deja entrar"))
+    run_once(app)
+    case_id = cases(app)[-1].id
+    take_and_resolve(app, case_id)
+    run_once(app)
+    solution = next(m for m in outbox(app) if m["Subject"].startswith("Solución"))
+    return case_id, solution
+
+
 def cases(app: App) -> list[Case]:
     with app.db.sessions() as s:
         return list(s.scalars(select(Case).order_by(Case.id)))
@@ -95,12 +106,7 @@ def test_the_same_message_delivered_twice_is_one_case(app: App) -> None:
 
 
 def test_validation_reply_closes_and_not_solved_reopens(app: App) -> None:
-    deliver(app, mail("Sin acceso a Pro99", "No me deja entrar"))
-    run_once(app)
-    app_case = cases(app)[0].id
-    take_and_resolve(app, app_case)
-    run_once(app)
-    solution = next(m for m in outbox(app) if m["Subject"].startswith("Solución"))
+    app_case, solution = awaiting_validation(app, "Sin acceso a Pro99")
     deliver(
         app,
         mail(
@@ -129,12 +135,7 @@ def test_validation_reply_closes_and_not_solved_reopens(app: App) -> None:
 def test_an_unclear_validation_reply_becomes_a_task_with_the_text_quoted(app: App) -> None:
     from storage.models import Task
 
-    deliver(app, mail("Sin acceso a BLife", "No me deja entrar"))
-    run_once(app)
-    case_id = cases(app)[0].id
-    take_and_resolve(app, case_id)
-    run_once(app)
-    solution = next(m for m in outbox(app) if m["Subject"].startswith("Solución"))
+    case_id, solution = awaiting_validation(app, "Sin acceso a BLife")
     # Mixed: fixed, and a different problem now. The bot must not guess.
     reply = "Ya quedó lo de BLife, pero ahora no me abre Pro99"
     deliver(app, mail(f"RE: {solution['Subject']}", reply, in_reply_to=solution["Message-ID"]))
@@ -351,12 +352,7 @@ def test_batches_respect_the_count_and_size_limits(app: App) -> None:
 def test_a_reply_read_for_its_intent_carries_its_entities_into_the_audit_trail(
     app: App,
 ) -> None:
-    deliver(app, mail("Sin acceso a Pro99", "No me deja entrar"))
-    run_once(app)
-    case_id = cases(app)[0].id
-    take_and_resolve(app, case_id)
-    run_once(app)
-    solution = next(m for m in outbox(app) if m["Subject"].startswith("Solución"))
+    case_id, solution = awaiting_validation(app, "Sin acceso a Pro99")
     reply = message_from_bytes(
         mail(
             f"RE: {solution['Subject']}",
