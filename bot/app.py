@@ -14,7 +14,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot.calendar import BusinessCalendar, SupportHours
-from bot.channels.maildir import MaildirChannel
+from bot.channels import build_mail_channel
+from bot.channels.base import MailChannel
 from bot.clock import Clock
 from bot.config import Config
 from bot.digest import digest_job
@@ -46,7 +47,7 @@ class App:
     archive: Archive
     templates: Templates
     workflow: Workflow
-    mail: MaildirChannel
+    mail: MailChannel
     dispatcher: Dispatcher
     sweeper: Sweeper
     ingestor: Ingestor
@@ -74,7 +75,7 @@ def build_app(config: Config, clock: Clock, config_dir: Path | None = None) -> A
     archive = Archive(config.storage.archive)
     templates = Templates(default_templates_dir(config_dir))
     workflow = Workflow(config, calendar, templates)
-    mail = MaildirChannel(config.mail.maildir)
+    mail = build_mail_channel(config, db)
     worker = f"{socket.gethostname()}:{os.getpid()}"
     return App(
         config=config,

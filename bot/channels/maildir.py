@@ -8,7 +8,8 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-from bot.channels.base import InboundMessage
+from bot.channels.base import Check, InboundMessage
+from bot.errors import ChannelUnavailable
 
 FOLDERS = ("inbox", "outbox", "quarantine")
 
@@ -16,8 +17,9 @@ FOLDERS = ("inbox", "outbox", "quarantine")
 class MaildirChannel:
     """Reads <root>/inbox, writes what the bot sends to <root>/outbox/new."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, max_message_bytes: int | None = None) -> None:
         self.root = root
+        self.max_message_bytes = max_message_bytes
         self._host = socket.gethostname().replace("/", "_").replace(":", "_") or "mesabot"
 
     def ensure(self) -> None:
@@ -29,17 +31,29 @@ class MaildirChannel:
     def fetch(self) -> Iterator[InboundMessage]:
         """Messages in inbox/new, in delivery order (modification time, then name)."""
         new = self.root / "inbox" / "new"
-        if not new.is_dir():
-            return
-        entries = []
-        for path in new.iterdir():
-            if path.is_file() and not path.name.startswith("."):
-                entries.append((path.stat().st_mtime_ns, path.name, path))
-        for _, name, path in sorted(entries):
+        try:
+            if not new.is_dir():
+                if self.root.exists() and not self.root.is_dir():
+                    raise NotADirectoryError(f"{self.root} no es una carpeta")
+                return
+            entries = []
+            for path in new.iterdir():
+                if path.is_file() and not path.name.startswith("."):
+                    info = path.stat()
+                    entries.append((info.st_mtime_ns, path.name, path, info.st_size))
+        except OSError as exc:
+            raise ChannelUnavailable(f"Maildir {self.root}: {exc}") from exc
+        for _, name, path, size in sorted(entries):
+            if self.max_message_bytes is not None and size > self.max_message_bytes:
+                # Not read into memory: the pipeline sets it aside with one notice.
+                yield InboundMessage(channel="mail", key=name, raw=b"", size=size)
+                continue
             try:
                 raw = path.read_bytes()
             except FileNotFoundError:  # taken by another reader meanwhile
                 continue
+            except OSError as exc:
+                raise ChannelUnavailable(f"Maildir {path}: {exc}") from exc
             yield InboundMessage(channel="mail", key=name, raw=raw)
 
     def ack(self, key: str) -> None:
@@ -56,6 +70,36 @@ class MaildirChannel:
             target.parent.mkdir(parents=True, exist_ok=True)
             source.replace(target)
 
+    def done(self) -> None:
+        """Nothing to remember: the files' places are the state."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def check(self) -> list[Check]:
+        """Each folder exists (or can be made) and can be written."""
+        checks: list[Check] = []
+        for folder in FOLDERS:
+            path = self.root / folder
+            try:
+                for sub in ("tmp", "new", "cur"):
+                    (path / sub).mkdir(parents=True, exist_ok=True)
+                probe = path / "tmp" / f".doctor.{os.getpid()}"
+                probe.write_bytes(b"")
+                probe.unlink()
+            except OSError as exc:
+                checks.append(
+                    Check(
+                        f"Maildir {folder}",
+                        False,
+                        f"{path}: {exc.strerror or exc}",
+                        f"Cree la carpeta y dé permiso de escritura al usuario del bot: {path}",
+                    )
+                )
+            else:
+                checks.append(Check(f"Maildir {folder}", True, str(path)))
+        return checks
+
     def _name(self, key: str) -> str:
         """A stable unique file name for an outbound message key."""
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
@@ -69,15 +113,18 @@ class MaildirChannel:
 
     def send(self, raw: bytes, key: str) -> Path:
         """Deliver to outbox/new atomically; the same key is never written twice."""
-        self.ensure()
         name = self._name(key)
         target = self.root / "outbox" / "new" / name
-        if self.sent(key):
-            return target
-        tmp = self.root / "outbox" / "tmp" / name
-        with tmp.open("wb") as fh:
-            fh.write(raw)
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(target)
+        try:
+            self.ensure()
+            if self.sent(key):
+                return target
+            tmp = self.root / "outbox" / "tmp" / name
+            with tmp.open("wb") as fh:
+                fh.write(raw)
+                fh.flush()
+                os.fsync(fh.fileno())
+            tmp.replace(target)
+        except OSError as exc:  # a full or missing disk gets better: retry later
+            raise ChannelUnavailable(f"Maildir {self.root}: {exc}") from exc
         return target

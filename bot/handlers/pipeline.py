@@ -138,7 +138,12 @@ def record_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
         raw_sha256=env.archive.put(ing.inbound.raw),
         at=ing.now,
         status="received",
-        detail={"clean": ing.body[:20000], "notes": list(p.notes), "auto": p.auto.reason},
+        detail={
+            "clean": ing.body[:20000],
+            "notes": list(p.notes),
+            "auto": p.auto.reason,
+            "authenticated": ing.inbound.authenticated,
+        },
     )
     s.add(message)
     limit = cfg.max_attachment_mb * 1024 * 1024
@@ -363,6 +368,7 @@ class Ingestor:
                 else:
                     channel.ack(inbound.key)
                 report.add(outcome)
+        channel.done()
         return report
 
     def _batches(self, messages: Iterable[InboundMessage]) -> Iterator[list[InboundMessage]]:
@@ -409,8 +415,9 @@ class Ingestor:
     def _one(self, s: Session, inbound: InboundMessage, now: datetime) -> Outcome:
         """Run the steps under a savepoint; failures quarantine the message."""
         limit_mb = self.env.workflow.config.mail.max_message_mb
-        if len(inbound.raw) > limit_mb * 1024 * 1024:
-            size_mb = len(inbound.raw) / 1024 / 1024
+        size = inbound.size if inbound.size is not None else len(inbound.raw)
+        if size > limit_mb * 1024 * 1024:
+            size_mb = size / 1024 / 1024
             reason = f"mide {size_mb:.1f} MB, más que el máximo de {limit_mb} MB"
             return self._quarantine(s, inbound, now, reason)
         ing = Ingest(inbound, now)
