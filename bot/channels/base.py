@@ -32,6 +32,9 @@ class InboundMessage:
     # The server's own verdict that the sender authenticated inside the organization
     # (Graph/EWS); None where the server says nothing and Authentication-Results decide.
     authenticated: bool | None = None
+    # The server's own text of what the sender wrote, without the quoted history (Graph's
+    # uniqueBody); the pipeline prefers it to its own quote removal when present.
+    unique_body: str | None = None
 
 
 @dataclass(frozen=True)

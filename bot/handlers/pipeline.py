@@ -100,7 +100,11 @@ def dedupe_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
 def clean_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
     """Keep what the sender wrote now; the full original stays stored."""
     assert ing.parsed is not None
-    ing.body = strip_reply(ing.parsed.text)
+    unique = ing.inbound.unique_body
+    # The server's own cut is kept only if it left something: signatures still go.
+    ing.body = (strip_reply(unique) if unique and unique.strip() else "") or strip_reply(
+        ing.parsed.text
+    )
 
 
 def correlate_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
