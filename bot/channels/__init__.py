@@ -6,9 +6,11 @@ each builder imports its library only when chosen (exchangelib alone takes a sec
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from bot.channels.base import MailChannel
+from bot.channels.state import CursorStore
 from bot.config import Config
 from storage.db import Database
 
@@ -22,8 +24,27 @@ def _maildir(config: Config, db: Database) -> MailChannel:
     return MaildirChannel(config.mail.maildir, max_message_bytes=config.mail.max_message_mb * MB)
 
 
+def _imap(config: Config, db: Database) -> MailChannel:
+    """IMAP in, SMTP out."""
+    from bot.channels.imap import ImapChannel
+
+    mail = config.mail
+    if mail.imap is None or mail.smtp is None:
+        raise ValueError('backend = "imap" necesita [mail.imap] y [mail.smtp]')
+    return ImapChannel(
+        mail.imap,
+        mail.smtp,
+        address=mail.address,
+        imap_password=os.environ.get(mail.imap.password_env, ""),
+        smtp_password=os.environ.get(mail.smtp.password_env) if mail.smtp.password_env else None,
+        cursors=CursorStore(db, "mail:imap"),
+        max_message_bytes=mail.max_message_mb * MB,
+    )
+
+
 MAIL_BACKENDS: dict[str, Callable[[Config, Database], MailChannel]] = {
     "maildir": _maildir,
+    "imap": _imap,
 }
 
 

@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 
 from tests.channels.harness import Harness
+from tests.channels.harness_imap import imap_harness
 from tests.channels.harness_maildir import maildir_harness
 
 # The explicit registry of backends under the contract: name -> harness factory.
 HARNESSES: dict[str, Callable[[Path], AbstractContextManager[Harness]]] = {
     "maildir": maildir_harness,
+    "imap": imap_harness,
 }
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from email.message import EmailMessage
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Protocol
 
 from bot.channels.base import MailChannel
+from storage.db import Database
+from storage.migrate import upgrade
 from tests.conftest import mx
 
 MB = 1024 * 1024
@@ -56,10 +59,10 @@ class Harness(Protocol):
         ...
 
 
-def inbound(n: int, subject: str = "Solicitud", size: int = 0) -> bytes:
+def inbound(n: int, subject: str = "Solicitud", size: int = 0, sender: str = "") -> bytes:
     """A human mail with a unique Message-ID; `size` pads the body to about that many bytes."""
     msg = EmailMessage()
-    msg["From"] = "Ana Pérez <ana.perez@example.com>"
+    msg["From"] = f"Ana Pérez <{sender or 'ana.perez@example.com'}>"
     msg["To"] = BOT
     msg["Subject"] = f"{subject} {n}: contraseña de BLife"
     msg["Date"] = format_datetime(mx(2026, 11, 23, 9, n % 60))
@@ -85,3 +88,10 @@ def outbound(n: int, to: str = "ana.perez@example.com") -> bytes:
     msg.set_content(f"Recibimos tu solicitud. Tu número de caso es MA-006 #{n}.\n")
     msg.add_attachment("Guía rápida: año, contraseña\n", filename="guía.txt")
     return msg.as_bytes()
+
+
+def migrated_db(folder: Path) -> Database:
+    """A SQLite database built by the migrations, for a channel's sync positions."""
+    db = Database(f"sqlite:///{folder / 'channel.db'}")
+    upgrade(db.engine)
+    return db
