@@ -63,5 +63,14 @@ corpus: install-dev
 crash: install-dev
 	$(BIN)/python -m tests.crash.harness --messages $(CRASH_MESSAGES) --kills $(CRASH_KILLS) $(if $(CRASH_SEED),--seed $(CRASH_SEED))
 
+# Debian packages the tests use as real peers: Dovecot (IMAP). Needs root or sudo.
+SYSTEM_PACKAGES := dovecot-imapd
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -570,6 +570,36 @@ def health(ctx: typer.Context) -> None:
     typer.echo("ok")
 
 
+@cli.command()
+def doctor(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Salida JSON.")] = False,
+) -> None:
+    """Revisa configuración, base de datos y correo; dice qué falla y cómo arreglarlo."""
+    from bot.doctor import diagnose
+
+    opts = _opts(ctx)
+    checks = diagnose(_load(opts), opts.config)
+    ok = all(c.ok for c in checks)
+    if as_json:
+        _print_json(
+            {
+                "ok": ok,
+                "checks": [
+                    {"name": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix} for c in checks
+                ],
+            }
+        )
+    else:
+        for c in checks:
+            typer.echo(f"{'✔' if c.ok else '✘'} {c.name}: {c.detail}")
+            if not c.ok and c.fix:
+                typer.echo(f"    → {c.fix}")
+        typer.echo("Todo en orden." if ok else "Hay problemas: vea las líneas marcadas con ✘.")
+    if not ok:
+        raise typer.Exit(EXIT_RUNTIME)
+
+
 @cli.command("migrate")
 def migrate_cmd(ctx: typer.Context) -> None:
     """Aplica las migraciones pendientes de la base de datos."""

@@ -861,6 +861,26 @@ def test_tasks_json_is_an_array(story: TicketStory) -> None:
             assert_offset_timestamp(t["due_at"], "tasks[].due_at")
 
 
+# --- doctor -----------------------------------------------------------------------------
+
+
+def test_doctor_says_what_is_wrong_and_how_to_fix_it(tmp_path: Path) -> None:
+    before = mesabot(tmp_path, "doctor")
+    assert before.returncode == 1, before.stderr
+    assert "✘ Base de datos" in before.stdout and "mesabot migrate" in before.stdout
+    ok(mesabot(tmp_path, "migrate"))
+    after = ok(mesabot(tmp_path, "doctor"))
+    assert "Todo en orden." in after.stdout and "✘" not in after.stdout
+    report = as_json(mesabot(tmp_path, "doctor", "--json"))
+    assert report["ok"] is True
+    assert {c["name"] for c in report["checks"]} >= {
+        "Configuración",
+        "Base de datos",
+        "Maildir inbox",
+    }
+    assert all(set(c) == {"name", "ok", "detail", "fix"} for c in report["checks"])
+
+
 # --- classify ---------------------------------------------------------------------------
 
 
