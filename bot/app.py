@@ -7,6 +7,8 @@ import logging
 import os
 import signal
 import socket
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,7 +17,7 @@ from sqlalchemy import select
 
 from bot.calendar import BusinessCalendar, SupportHours
 from bot.channels import build_mail_channel
-from bot.channels.base import MailChannel
+from bot.channels.base import MailChannel, Watchable
 from bot.clock import Clock
 from bot.config import Config
 from bot.digest import digest_job
@@ -154,23 +156,20 @@ async def _serve(app: App) -> None:
         loop.add_signal_handler(sig, stop.set)
 
     busy = asyncio.Lock()
+    again = asyncio.Event()  # mail arrived while a cycle ran: run one more right after
 
     async def cycle() -> None:
-        if busy.locked() or stop.is_set():
-            return  # the previous cycle is still running, or stopping: skip rather than pile up
+        if stop.is_set():
+            return
+        if busy.locked():
+            again.set()  # rather than pile up, the running cycle goes round once more
+            return
         async with busy:
-            try:
-                report = await asyncio.to_thread(run_once, app)
-            except Exception:
-                log.exception("cycle failed; the next one will retry")
-                return
-            if report.sweep.fired or report.dispatch.sent or report.dispatch.failed:
-                log.info(
-                    "cycle: %d timers fired, %d sent, %d failed",
-                    report.sweep.fired,
-                    report.dispatch.sent,
-                    report.dispatch.failed,
-                )
+            while True:
+                again.clear()
+                await _one_cycle(app)
+                if not again.is_set() or stop.is_set():
+                    return
 
     from bot.handlers.entities import warm_up
 
@@ -189,6 +188,18 @@ async def _serve(app: App) -> None:
         misfire_grace_time=3600,
     )
     scheduler.start()
+    watching = threading.Event()
+    if isinstance(app.mail, Watchable):
+        # New mail starts a cycle at once instead of at the next interval.
+        def wake() -> None:
+            scheduler.modify_job("cycle", next_run_time=datetime.now(app.calendar.tz))
+
+        threading.Thread(
+            target=_watch_mail,
+            args=(app.mail, lambda: loop.call_soon_threadsafe(wake), watching),
+            name="mesabot-idle",
+            daemon=True,  # blocked in IDLE, it must not hold up the shutdown
+        ).start()
     log.info(
         "Mesa Bot en marcha: %s, base de datos %s, correo %s",
         app.config.organization.name,
@@ -200,6 +211,7 @@ async def _serve(app: App) -> None:
     finally:
         log.info("deteniendo Mesa Bot...")
         stop.set()
+        watching.set()
         # Let a running cycle finish first: shutdown cancels the job's task, which would
         # release the lock while the worker thread is still in the middle of a transaction.
         async with busy:
@@ -207,3 +219,36 @@ async def _serve(app: App) -> None:
         scheduler.shutdown(wait=False)
         app.db.dispose()
         log.info("Mesa Bot detenido")
+
+
+async def _one_cycle(app: App) -> None:
+    """Run a cycle in a worker thread; a failure is logged and the next cycle retries."""
+    try:
+        report = await asyncio.to_thread(run_once, app)
+    except Exception:
+        log.exception("cycle failed; the next one will retry")
+        return
+    if report.sweep.fired or report.dispatch.sent or report.dispatch.failed:
+        log.info(
+            "cycle: %d timers fired, %d sent, %d failed",
+            report.sweep.fired,
+            report.dispatch.sent,
+            report.dispatch.failed,
+        )
+
+
+# How long one IDLE lasts before it is renewed (RFC 2177: under 29 minutes).
+WATCH_SECONDS = 300.0
+# After the watch fails (server down), wait this long before watching again.
+WATCH_RETRY_SECONDS = 30.0
+
+
+def _watch_mail(channel: Watchable, wake: Callable[[], object], stopped: threading.Event) -> None:
+    """Wait for new mail (IMAP IDLE) and wake the daemon's cycle when some arrives."""
+    while not stopped.is_set():
+        try:
+            if channel.watch(WATCH_SECONDS):
+                wake()
+        except Exception as exc:  # the cycle reports the server's trouble; only back off
+            log.debug("esperando correo nuevo: %s", exc)
+            stopped.wait(WATCH_RETRY_SECONDS)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -88,4 +88,13 @@ class MailChannel(InboundChannel, OutboundChannel, Protocol):
 
     def close(self) -> None:
         """Release connections."""
+        ...
+
+
+@runtime_checkable
+class Watchable(Protocol):
+    """A backend that can be told of new mail as it arrives (IMAP IDLE)."""
+
+    def watch(self, timeout: float) -> bool:
+        """Block up to `timeout` s; True if new mail arrived."""
         ...

@@ -268,3 +268,37 @@ def test_check_names_what_is_wrong(servers: ImapHarness) -> None:
         channel.close()
     assert set(failing) == {"IMAP: carpeta NoExiste", "SMTP: conexión"}
     assert "folder" in failing["IMAP: carpeta NoExiste"].fix
+
+
+def test_the_daemon_answers_new_mail_at_once_with_idle(app: App, servers: ImapHarness) -> None:
+    import os
+    import signal
+
+    from bot.app import last_heartbeat, run_daemon
+    from bot.clock import SystemClock
+    from tests.channels.servers import wait_for
+
+    # An hour between cycles: only IDLE can explain a quick answer.
+    daemon = app.config.daemon.model_copy(update={"sweep_interval_seconds": 3600})
+    app.config = app.config.model_copy(update={"daemon": daemon})
+    app.clock = SystemClock()
+    seen: dict[str, float] = {}
+
+    def drive() -> None:
+        try:
+            if not wait_for(lambda: last_heartbeat(app) is not None, timeout=20):
+                return
+            time.sleep(0.5)  # the watch is in IDLE by now
+            seen["delivered"] = time.monotonic()
+            servers.deliver(inbound(0, sender="agente@example.com"))
+            if wait_for(lambda: len(servers.sent()) >= 1, timeout=20):
+                seen["answered"] = time.monotonic()
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    driver = threading.Thread(target=drive)
+    driver.start()
+    run_daemon(app)
+    driver.join()
+    assert "answered" in seen, "no answer within 20 s: IDLE did not start a cycle"
+    assert seen["answered"] - seen["delivered"] < 15
