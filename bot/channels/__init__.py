@@ -42,9 +42,25 @@ def _imap(config: Config, db: Database) -> MailChannel:
     )
 
 
+def _graph(config: Config, db: Database) -> MailChannel:
+    """Exchange Online through Microsoft Graph."""
+    from bot.channels.graph import build_graph_channel
+
+    return build_graph_channel(config, db)
+
+
+def _ews(config: Config, db: Database) -> MailChannel:
+    """On-premises Exchange through EWS."""
+    from bot.channels.ews import build_ews_channel
+
+    return build_ews_channel(config, db)
+
+
 MAIL_BACKENDS: dict[str, Callable[[Config, Database], MailChannel]] = {
     "maildir": _maildir,
     "imap": _imap,
+    "graph": _graph,
+    "ews": _ews,
 }
 
 

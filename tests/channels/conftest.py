@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.channels.harness import Harness
+from tests.channels.harness_ews import ews_harness
+from tests.channels.harness_graph import graph_harness
 from tests.channels.harness_imap import imap_harness
 from tests.channels.harness_maildir import maildir_harness
 
@@ -16,6 +18,8 @@ from tests.channels.harness_maildir import maildir_harness
 HARNESSES: dict[str, Callable[[Path], AbstractContextManager[Harness]]] = {
     "maildir": maildir_harness,
     "imap": imap_harness,
+    "graph": graph_harness,
+    "ews": ews_harness,
 }
 
 
