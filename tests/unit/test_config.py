@@ -664,3 +664,34 @@ def test_config_is_frozen() -> None:
         config.mail.address = "x@example.com"  # type: ignore[misc]
     assert isinstance(config, Config)
     assert hash(config.zones[0]) == hash(config.zones[0])
+
+
+@pytest.mark.parametrize(
+    ("backend", "sections", "env"),
+    [
+        ("imap", ("mail.imap", "mail.smtp"), ("MESABOT_IMAP_PASSWORD", "MESABOT_SMTP_PASSWORD")),
+        ("graph", ("mail.graph",), ("MESABOT_GRAPH_SECRET",)),
+        ("ews", ("mail.ews",), ("MESABOT_EWS_PASSWORD",)),
+    ],
+)
+def test_each_backend_example_in_the_shipped_config_works_by_switching_one_key(
+    tmp_path: Path, backend: str, sections: tuple[str, ...], env: tuple[str, ...]
+) -> None:
+    lines = (REPO_ROOT / "config.toml").read_text(encoding="utf-8").splitlines()
+    out: list[str] = []
+    inside = False
+    for line in lines:
+        if line.startswith("# [") and line[3:].rstrip("]") in sections:
+            inside = True
+        elif inside and not line.startswith("# "):
+            inside = False
+        if inside:
+            line = line[2:].split("  #", 1)[0].rstrip()  # uncomment, drop trailing notes
+        elif line.startswith('backend = "maildir"'):
+            line = f'backend = "{backend}"'
+        out.append(line)
+    path = tmp_path / "config.toml"
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+    config = load_config(path, dict.fromkeys(env, "secreto"))
+    assert config.mail.backend == backend
+    assert all(getattr(config.mail, s.split(".")[1]) is not None for s in sections)
