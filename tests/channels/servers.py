@@ -124,7 +124,6 @@ info_log_path = {self.root}/dovecot.log
 ssl_cert = <{self.cert}
 ssl_key = <{self.key}
 disable_plaintext_auth = no
-shutdown_clients = yes
 auth_mechanisms = plain login
 mail_location = maildir:{self.root}/mail/%u
 first_valid_uid = {self.uid}
@@ -158,10 +157,14 @@ service imap-login {{
         """Start the server and wait until it accepts connections."""
         conf = self.root / "dovecot.conf"
         conf.write_text(self.config())
+        # Sockets left by a killed instance would stop the new one from listening.
+        shutil.rmtree(self.root / "run", ignore_errors=True)
+        (self.root / "run").mkdir()
         self.process = subprocess.Popen(
             [DOVECOT, "-F", "-c", str(conf)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -181,17 +184,12 @@ service imap-login {{
         raise RuntimeError("dovecot did not listen in 15 s")
 
     def stop(self) -> None:
-        """Kill the server and its processes, as a crash or a pulled cable would."""
+        """Kill the server and all its processes at once, as a crash or a pulled cable would."""
         if self.process is not None and self.process.poll() is None:
-            # A graceful stop takes seconds; clients must see the connection drop anyway.
-            for _ in range(2):
-                children = subprocess.run(
-                    ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True
-                ).stdout.split()
-                for pid in children:
-                    with suppress(ProcessLookupError):
-                        os.kill(int(pid), signal.SIGKILL)
-            self.process.kill()
+            # Its own process group: the master cannot respawn a child it is losing, and
+            # no imap process outlives it holding a client's connection open.
+            with suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
         self.process = None
 
