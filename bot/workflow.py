@@ -255,7 +255,7 @@ class Workflow:
             detail["values"] = dict(trigger.values)
         if trigger.attachments:
             detail["attachments"] = list(trigger.attachments)
-        found = {k: v for k, v in trigger.entities.as_json().items() if v}
+        found = trigger.entities.found()
         if found:
             detail["entities"] = found  # what the reply said that the decision may rest on
         event = Event(

@@ -154,6 +154,10 @@ class Entities:
                 out[key] = list(values)
         return out
 
+    def found(self) -> dict[str, list[str]]:
+        """Only the kinds of entity present, as in as_json (for the audit trail)."""
+        return {k: v for k, v in self.as_json().items() if v}
+
 
 # Words that never identify a person on their own in "first name + surname" short forms.
 _NAME_PARTICLES = frozenset({"de", "del", "la", "las", "los", "y", "san", "santa"})

@@ -1,8 +1,9 @@
 """The inbound mail pipeline: parse, dedupe, clean, correlate, classify, route.
 
 Each message runs through the ordered PIPELINE under a savepoint of a batch transaction;
-the channel acknowledges it only after that transaction commits. A message that cannot be processed
-is quarantined and the specialists are told; nothing is deleted, nothing blocks the rest.
+the channel acknowledges it only after that transaction commits. A message that cannot be
+processed is quarantined and the specialists are told; nothing is deleted, nothing blocks
+the rest.
 """
 
 from __future__ import annotations
@@ -185,8 +186,11 @@ def classify_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
         reference = _reference_time(ing, env.workflow.calendar.tz)
         ing.entities = extract(ing.body, reference, env.gazetteer)
         if ing.message is not None:
-            found = {k: v for k, v in ing.entities.as_json().items() if v}
-            ing.message.detail = {**ing.message.detail, "intent": ing.intent, "entities": found}
+            ing.message.detail = {
+                **ing.message.detail,
+                "intent": ing.intent,
+                "entities": ing.entities.found(),
+            }
 
 
 # A Date header further from our clock than this is a wrong clock, not a reference.
