@@ -1,0 +1,1 @@
+"""Documents received from people: spreadsheets checked for safety, then read."""
