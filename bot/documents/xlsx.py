@@ -39,6 +39,7 @@ __all__ = [
     "MAX_TEXT",
     "MAX_UNCOMPRESSED",
     "Cell",
+    "Limits",
     "Sheet",
     "SpreadsheetError",
     "UnreadableSpreadsheet",
@@ -184,17 +185,26 @@ class Sheet:
 # --- safety checks ----------------------------------------------------------------------
 
 
-def check_xlsx(
-    data: bytes,
-    *,
-    max_bytes: int = MAX_BYTES,
-    max_uncompressed: int = MAX_UNCOMPRESSED,
-    max_ratio: int = MAX_RATIO,
-    max_entries: int = MAX_ENTRIES,
-    max_cells: int = MAX_CELLS,
-    max_text: int = MAX_TEXT,
-) -> None:
+@dataclass(frozen=True)
+class Limits:
+    """How big a spreadsheet may be, in every dimension, before it is refused unopened."""
+
+    max_bytes: int = MAX_BYTES
+    max_uncompressed: int = MAX_UNCOMPRESSED
+    max_ratio: int = MAX_RATIO
+    max_entries: int = MAX_ENTRIES
+    max_cells: int = MAX_CELLS
+    max_text: int = MAX_TEXT
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def check_xlsx(data: bytes, limits: Limits = DEFAULT_LIMITS) -> None:
     """Raise UnsafeSpreadsheet unless the bytes are a plain .xlsx within every limit."""
+    max_bytes, max_uncompressed = limits.max_bytes, limits.max_uncompressed
+    max_ratio, max_entries = limits.max_ratio, limits.max_entries
+    max_cells, max_text = limits.max_cells, limits.max_text
     if len(data) > max_bytes:
         raise _refuse(
             "too_large",
@@ -578,26 +588,9 @@ def _visibility(visible: SheetVisibleEnum) -> Visibility:
     return "visible"
 
 
-def read_rows(
-    data: bytes,
-    *,
-    max_bytes: int = MAX_BYTES,
-    max_uncompressed: int = MAX_UNCOMPRESSED,
-    max_ratio: int = MAX_RATIO,
-    max_entries: int = MAX_ENTRIES,
-    max_cells: int = MAX_CELLS,
-    max_text: int = MAX_TEXT,
-) -> list[Sheet]:
+def read_rows(data: bytes, limits: Limits = DEFAULT_LIMITS) -> list[Sheet]:
     """Check the file, then read every worksheet from A1 with normalised cells."""
-    check_xlsx(
-        data,
-        max_bytes=max_bytes,
-        max_uncompressed=max_uncompressed,
-        max_ratio=max_ratio,
-        max_entries=max_entries,
-        max_cells=max_cells,
-        max_text=max_text,
-    )
+    check_xlsx(data, limits)
     sheets: list[Sheet] = []
     try:
         with CalamineWorkbook.from_filelike(BytesIO(data)) as workbook:

@@ -19,6 +19,7 @@ import pytest
 
 from bot.documents.xlsx import (
     OLE2_MAGIC,
+    Limits,
     Sheet,
     UnreadableSpreadsheet,
     UnsafeSpreadsheet,
@@ -190,7 +191,7 @@ def patch_central(data: bytes, name: str, *, flag_bits: int) -> bytes:
 def refused(data: bytes, **limits: int) -> UnsafeSpreadsheet:
     """The refusal check_xlsx raises for these bytes."""
     with pytest.raises(UnsafeSpreadsheet) as caught:
-        check_xlsx(data, **limits)
+        check_xlsx(data, Limits(**limits))
     return caught.value
 
 
@@ -561,7 +562,7 @@ def test_shared_string_copied_into_many_cells_is_refused() -> None:
     data = with_shared_strings(workbook_bytes(), [long_text, "corto"], cells)
     error = refused(data, max_text=1_000_000)
     assert error.kind == "too_much_text"
-    check_xlsx(data, max_text=5_000_000)
+    check_xlsx(data, Limits(max_text=5_000_000))
 
 
 def test_shared_strings_read_back() -> None:
