@@ -181,8 +181,7 @@ class GraphChannel:
         if self._pending is None:
             return
         delta_link, started = self._pending
-        self._cursors.put("delta", delta_link)
-        self._cursors.put("since", started.astimezone(UTC).isoformat())
+        self._cursors.put_many({"delta": delta_link, "since": started.astimezone(UTC).isoformat()})
         self._pending = None
 
     # --- outbound -----------------------------------------------------------------------

@@ -219,24 +219,32 @@ class ImapChannel:
         uid = self._uid(key)
         if uid is None:
             return  # from before a UIDVALIDITY change: the re-sync will find it by Message-ID
-        with _imap_errors(f"IMAP {self.imap.host} (marcar)"):
-            self._mark_done(self._inbox(), uid)
+        try:
+            with _imap_errors(f"IMAP {self.imap.host} (marcar)"):
+                self._mark_done(self._inbox(), uid)
+        except ChannelUnavailable:
+            self._drop()
+            raise
 
     def quarantine(self, key: str) -> None:
         """Move the message to the quarantine folder, untouched."""
         uid = self._uid(key)
         if uid is None:
             return
-        with _imap_errors(f"IMAP {self.imap.host} (cuarentena)"):
-            self._move(self._inbox(), uid, QUARANTINE_FOLDER)
+        try:
+            with _imap_errors(f"IMAP {self.imap.host} (cuarentena)"):
+                self._move(self._inbox(), uid, QUARANTINE_FOLDER)
+        except ChannelUnavailable:
+            self._drop()
+            raise
         self._answered.add(uid)
 
     def done(self) -> None:
         """Store UIDVALIDITY and the highest UID of the pass, if every message was answered."""
         if self._validity is None or any(u not in self._answered for u in self._fetched):
             return
-        self.cursors.put("uidvalidity", str(self._validity))
-        self.cursors.put("uid", str(self._top))
+        # One transaction: a new UIDVALIDITY beside the old folder's UID would skip new mail.
+        self.cursors.put_many({"uidvalidity": str(self._validity), "uid": str(self._top)})
 
     def watch(self, timeout: float) -> bool:
         """Wait up to `timeout` s for new mail with IDLE; True if some arrived.

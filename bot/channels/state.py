@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -33,16 +33,23 @@ class CursorStore:
 
     def put(self, key: str, value: str | None) -> None:
         """Store (or, with None, forget) a value."""
+        self.put_many({key: value})
+
+    def put_many(self, values: Mapping[str, str | None]) -> None:
+        """Store several values at once: a position made of two parts is never half-written."""
         with self.db.transaction() as s:
-            row = s.get(Cursor, (self.channel, key))
-            if value is None:
-                if row is not None:
-                    s.delete(row)
-            elif row is None:
-                s.add(Cursor(channel=self.channel, key=key, value=value, updated_at=self._now()))
-            else:
-                row.value = value
-                row.updated_at = self._now()
+            for key, value in values.items():
+                row = s.get(Cursor, (self.channel, key))
+                if value is None:
+                    if row is not None:
+                        s.delete(row)
+                elif row is None:
+                    s.add(
+                        Cursor(channel=self.channel, key=key, value=value, updated_at=self._now())
+                    )
+                else:
+                    row.value = value
+                    row.updated_at = self._now()
 
     def known_message_ids(self, message_ids: Collection[str]) -> set[str]:
         """Which of these Message-IDs were already ingested on the mail channel."""

@@ -185,3 +185,16 @@ def test_timestamps_compare_across_offsets(db: Database) -> None:
     with db.sessions() as s:
         found = s.scalars(select(Case.id).where(Case.created_at < later)).all()
     assert found == [case_id]
+
+
+def test_cursor_values_are_written_together_or_not_at_all(db: Database) -> None:
+    from bot.channels.state import CursorStore
+
+    cursors = CursorStore(db, "mail:imap")
+    cursors.put_many({"uidvalidity": "1", "uid": "40"})
+    with pytest.raises(StatementError):
+        # The second value cannot be stored: the first must not be either.
+        cursors.put_many({"uidvalidity": "2", "uid": object()})  # type: ignore[dict-item]
+    assert (cursors.get("uidvalidity"), cursors.get("uid")) == ("1", "40")
+    cursors.put("uid", None)
+    assert cursors.get("uid") is None and cursors.get("uidvalidity") == "1"
