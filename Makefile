@@ -7,6 +7,8 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 CRASH_MESSAGES ?= 600
 CRASH_KILLS    ?= 25
 CRASH_SEED     ?=
+# maildir, or imap (a real Dovecot, with UIDVALIDITY resets and server restarts as well)
+CRASH_BACKEND  ?= maildir
 
 .PHONY: run test lint typecheck check bench crash corpus clean install install-dev system-deps
 
@@ -61,7 +63,7 @@ corpus: install-dev
 # SIGKILLs the daemon at random moments while mail arrives, restarts it, checks nothing was
 # lost or duplicated (tests/crash/harness.py; `make test` runs a short version).
 crash: install-dev
-	$(BIN)/python -m tests.crash.harness --messages $(CRASH_MESSAGES) --kills $(CRASH_KILLS) $(if $(CRASH_SEED),--seed $(CRASH_SEED))
+	$(BIN)/python -m tests.crash.harness --backend $(CRASH_BACKEND) --messages $(CRASH_MESSAGES) --kills $(CRASH_KILLS) $(if $(CRASH_SEED),--seed $(CRASH_SEED))
 
 # Debian packages the tests use as real peers: Dovecot (IMAP). Needs root or sudo.
 SYSTEM_PACKAGES := dovecot-imapd
