@@ -5,10 +5,11 @@ when a pass is done. The first pass ever takes unread mail only, so that switchi
 mailbox to the bot does not open a case for every message it ever received; after that,
 every message above the stored UID is new, read or not. Before downloading, the
 Message-IDs of the candidates are looked up in the database: mail already ingested (a
-crash between commit and acknowledgement, or a UIDVALIDITY change, which re-syncs the whole
-folder) is only acknowledged, never ingested twice. Mail over the size limit is announced
-unread. Acknowledged mail is flagged \\Seen and, with `done_folder`, moved there;
-quarantined mail is moved to a "Cuarentena" folder. Nothing is ever deleted or expunged.
+crash between commit and acknowledgement, or a UIDVALIDITY change, which re-syncs the
+folder back to the last complete pass) is only acknowledged, never ingested twice. Mail
+over the size limit is announced unread. Acknowledged mail is flagged \\Seen and, with
+`done_folder`, moved there; quarantined mail is moved to a "Cuarentena" folder. Nothing is
+ever deleted or expunged.
 
 Outbound goes through SMTP (4xx and connection trouble are temporary, 5xx permanent), and
 with `sent_folder` a copy is appended there, which also lets a retry after a crash find a
@@ -24,7 +25,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 from typing import Any
@@ -43,6 +44,8 @@ QUARANTINE_FOLDER = "Cuarentena"
 SEEN = b"\\Seen"
 # Messages per FETCH of bodies: few round trips, bounded memory.
 FETCH_CHUNK = 25
+# How far before the last complete pass a UIDVALIDITY re-sync looks (SINCE is by date).
+RESYNC_MARGIN = timedelta(days=1)
 # An SMTP connection idle longer than this is checked with NOOP before reuse.
 SMTP_IDLE_CHECK_S = 30.0
 
@@ -62,6 +65,7 @@ class ImapChannel:
         max_message_bytes: int,
         timeout: float = 30.0,
         ssl_context: Callable[[], ssl.SSLContext] = ssl.create_default_context,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.imap = imap
         self.smtp = smtp
@@ -72,6 +76,7 @@ class ImapChannel:
         self.max_message_bytes = max_message_bytes
         self.timeout = timeout
         self._ssl_context = ssl_context
+        self._now = now  # the server's dates are wall-clock dates
         self._client: IMAPClient | None = None
         self._sent_client: IMAPClient | None = None
         self._idle_client: IMAPClient | None = None  # used by watch(), from its own thread
@@ -79,6 +84,7 @@ class ImapChannel:
         self._smtp_used = 0.0
         # The pass in progress: its UIDVALIDITY, the UIDs handed out, those answered.
         self._validity: int | None = None
+        self._started = now()
         self._top = 0
         self._fetched: list[int] = []
         self._answered: set[int] = set()
@@ -146,9 +152,15 @@ class ImapChannel:
                 validity,
             )
         self._validity = validity
+        self._started = self._now()
         self._fetched, self._answered = [], set()
+        since = self.cursors.get("since")
         if stored is None:
             criteria: list[Any] = ["UNSEEN"]  # the first pass ever: unread mail only
+        elif stored != str(validity) and since:
+            # A re-sync looks back to the last complete pass (a day's margin for time
+            # zones), not at mail from before the bot that the first pass left alone.
+            criteria = ["SINCE", date.fromisoformat(since) - RESYNC_MARGIN]
         else:
             criteria = ["UID", f"{last + 1}:*"]
         uids = sorted(u for u in client.search([*criteria, "NOT", "DELETED"]) if u > last)
@@ -244,7 +256,13 @@ class ImapChannel:
         if self._validity is None or any(u not in self._answered for u in self._fetched):
             return
         # One transaction: a new UIDVALIDITY beside the old folder's UID would skip new mail.
-        self.cursors.put_many({"uidvalidity": str(self._validity), "uid": str(self._top)})
+        self.cursors.put_many(
+            {
+                "uidvalidity": str(self._validity),
+                "uid": str(self._top),
+                "since": self._started.date().isoformat(),
+            }
+        )
 
     def watch(self, timeout: float) -> bool:
         """Wait up to `timeout` s for new mail with IDLE; True if some arrived.

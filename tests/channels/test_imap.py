@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import ssl
 import threading
@@ -96,6 +97,12 @@ def test_mail_runs_through_the_bot_and_answers_go_out_by_smtp(
 def test_a_uidvalidity_change_resyncs_by_message_id(app: App, servers: ImapHarness) -> None:
     imap, _ = servers.settings()
     app.mail.imap = imap  # no done folder: the processed mail stays in INBOX, read
+    # Read a month before the bot was switched on: the first pass leaves it alone, and
+    # so must the re-sync.
+    old = servers.imap.deliver(inbound(99))
+    month_ago = time.time() - 30 * 86400
+    os.utime(old, (month_ago, month_ago))
+    old.rename(old.parent.parent / "cur" / f"{old.name}:2,S")
     for n in range(2):
         servers.deliver(inbound(n))
     assert run_once(app).ingest.counts == {"opened": 2}
