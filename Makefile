@@ -65,8 +65,9 @@ corpus: install-dev
 crash: install-dev
 	$(BIN)/python -m tests.crash.harness --backend $(CRASH_BACKEND) --messages $(CRASH_MESSAGES) --kills $(CRASH_KILLS) $(if $(CRASH_SEED),--seed $(CRASH_SEED))
 
-# Debian packages the tests use as real peers: Dovecot (IMAP). Needs root or sudo.
-SYSTEM_PACKAGES := dovecot-imapd
+# Debian packages the tests use as real peers: Dovecot (IMAP), LibreOffice (opens the letters
+# the bot writes) with metric-compatible fonts. Needs root or sudo.
+SYSTEM_PACKAGES := dovecot-imapd libreoffice-writer-nogui fonts-liberation
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -13,6 +13,29 @@ import holidays
 CHANNELS = frozenset({"mail", "chat"})
 EXTRA_CLOSED_NAME = "Día inhábil (configuración)"
 
+# Spanish names, as dates are written to people (Monday first, as date.weekday()).
+WEEKDAYS = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
+MONTHS = (
+    "enero",
+    "febrero",
+    "marzo",
+    "abril",
+    "mayo",
+    "junio",
+    "julio",
+    "agosto",
+    "septiembre",
+    "octubre",
+    "noviembre",
+    "diciembre",
+)
+
+
+def spanish_long_date(d: date) -> str:
+    """A date as a Mexican letter writes it: '23 de noviembre de 2026'."""
+    return f"{d.day} de {MONTHS[d.month - 1]} de {d.year}"
+
+
 _TIME_RE = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*$")
 _TZ_LABELS = {"America/Mexico_City": "hora del centro de México"}
 

@@ -10,27 +10,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.calendar import MONTHS, WEEKDAYS
 from bot.rules.dsl import Process
 from bot.rules.effects import SendMail
 from bot.workflow import Workflow
 from storage.models import Case, Event, Task, Timer
 
 UNASSIGNED = "Sin asignar"
-WEEKDAYS = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
-MONTHS = (
-    "enero",
-    "febrero",
-    "marzo",
-    "abril",
-    "mayo",
-    "junio",
-    "julio",
-    "agosto",
-    "septiembre",
-    "octubre",
-    "noviembre",
-    "diciembre",
-)
 
 
 def long_date(d: date, *, year: bool = True) -> str:
