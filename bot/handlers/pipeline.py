@@ -21,6 +21,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from bot.channels.base import InboundChannel, InboundMessage
+from bot.handlers.authn import authenticate
 from bot.handlers.entities import Entities, Gazetteer, extract
 from bot.handlers.intents import UNKNOWN, Classifier, classify
 from bot.handlers.parse import MailParseError, ParsedMail, parse_mail
@@ -147,7 +148,13 @@ def record_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
             "clean": ing.body[:20000],
             "notes": list(p.notes),
             "auto": p.auto.reason,
-            "authenticated": ing.inbound.authenticated,
+            # Who may approve (CONTRACT): kept with the message for the approval rules.
+            "authenticated": authenticate(
+                p.sender,
+                p.headers.get("authentication-results", ()),
+                cfg.trusted_authserv_ids,
+                ing.inbound.authenticated,
+            ).as_json(),
         },
     )
     s.add(message)

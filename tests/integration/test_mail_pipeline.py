@@ -403,3 +403,28 @@ def test_a_date_header_far_from_the_clock_is_not_the_reference() -> None:
         ing = Ingest(InboundMessage("mail", "k", msg.as_bytes()), now)
         ing.parsed = parse_mail(ing.inbound.raw, frozenset())
         assert _reference_time(ing, tz) == expected.replace(tzinfo=None)
+
+
+def test_each_message_keeps_the_verdict_on_its_sender(app: App) -> None:
+    from bot.channels.base import InboundMessage
+
+    now = app.clock.now()
+    raw = mail("Carta firmada", "Adjunto la carta", sender="director@example.com")
+    app.ingestor.one(InboundMessage("mail", "a", raw, authenticated=True), now)
+    forged = mail(
+        "Carta firmada",
+        "Adjunto la carta",
+        sender="director@example.com",
+        Authentication_Results="mx.example.com; dmarc=pass header.from=example.com",
+    )
+    app.ingestor.one(InboundMessage("mail", "b", forged), now)
+    with app.db.sessions() as s:
+        first, second = s.scalars(
+            select(Message).where(Message.direction == "in").order_by(Message.id)
+        ).all()
+    assert first.detail["authenticated"]["ok"] is True
+    # No server is trusted in the shipped configuration: the header proves nothing.
+    assert second.detail["authenticated"] == {
+        "ok": False,
+        "reason": "no hay servidores de confianza (trusted_authserv_ids)",
+    }
