@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -61,20 +61,26 @@ class ImapHarness:
         self.imap.deliver(raw)
 
     def channel(
-        self, *, max_message_bytes: int = 35 * MB, password: str | None = None
+        self,
+        *,
+        max_message_bytes: int = 35 * MB,
+        password: str | None = None,
+        imap: ImapSettings | None = None,
+        smtp: SmtpSettings | None = None,
+        ssl_context: Callable[[], ssl.SSLContext] | None = None,
     ) -> ImapChannel:
         """A new channel (new connections) on the same servers and database."""
-        imap, smtp = self.settings()
+        default_imap, default_smtp = self.settings()
         channel = ImapChannel(
-            imap,
-            smtp,
+            imap or default_imap,
+            smtp or default_smtp,
             address=BOT,
             imap_password=password or PASSWORD,
             smtp_password=password or PASSWORD,
             cursors=CursorStore(self.db, "mail:imap"),
             max_message_bytes=max_message_bytes,
             timeout=5,
-            ssl_context=self.context,
+            ssl_context=ssl_context or self.context,
         )
         self._channels.append(channel)
         return channel

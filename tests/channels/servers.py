@@ -192,6 +192,24 @@ service imap-login {{
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
         self.process = None
+        # A process killed while taking a dotlock leaves the file empty, with no pid to show
+        # it is stale, and the next instance waits on it for two minutes (its stale timeout).
+        for folder in self.folders():
+            for lock in folder.glob("*.lock"):
+                lock.unlink(missing_ok=True)
+
+    def folders(self) -> list[Path]:
+        """INBOX and every other folder of the mailbox on disk."""
+        return [self.maildir, *self.maildir.glob(".*")] if self.maildir.is_dir() else []
+
+    def reset_uidvalidity(self) -> None:
+        """What a restored or migrated mailbox looks like: same mail, new UIDVALIDITY and UIDs."""
+        self.stop()
+        for folder in self.folders():
+            for index in folder.glob("dovecot*"):
+                index.unlink(missing_ok=True)
+        time.sleep(1.1)  # UIDVALIDITY is the creation second
+        self.start()
 
     def restart(self) -> None:
         """Stop and start again on the same ports and mailbox."""

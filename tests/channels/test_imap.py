@@ -67,16 +67,6 @@ def folder_count(servers: ImapHarness, folder: str) -> int:
     return servers._count(folder, ["ALL"])
 
 
-def reset_uidvalidity(servers: ImapHarness) -> None:
-    """What a restored or migrated mailbox looks like: same mail, new UIDVALIDITY."""
-    servers.imap.stop()
-    for folder in [servers.imap.maildir, *servers.imap.maildir.glob(".*")]:
-        for index in folder.glob("dovecot*"):
-            index.unlink()
-    time.sleep(1.1)  # UIDVALIDITY is the creation second
-    servers.imap.start()
-
-
 def test_mail_runs_through_the_bot_and_answers_go_out_by_smtp(
     app: App, servers: ImapHarness
 ) -> None:
@@ -107,7 +97,7 @@ def test_a_uidvalidity_change_resyncs_by_message_id(app: App, servers: ImapHarne
         servers.deliver(inbound(n))
     assert run_once(app).ingest.counts == {"opened": 2}
     app.mail.close()
-    reset_uidvalidity(servers)
+    servers.imap.reset_uidvalidity()
     servers.deliver(inbound(2))
     report = run_once(app)
     # The two known messages are recognised by Message-ID, not ingested again.
@@ -184,16 +174,9 @@ def test_idle_wakes_up_when_mail_arrives(servers: ImapHarness) -> None:
 
 def test_implicit_tls_on_the_imaps_port(servers: ImapHarness) -> None:
     servers.deliver(inbound(0))
-    imap, smtp = servers.settings()
-    channel = ImapChannel(
-        imap.model_copy(update={"port": servers.imap.tls_port, "security": "tls"}),
-        smtp,
-        address=USER,
-        imap_password=PASSWORD,
-        smtp_password=PASSWORD,
-        cursors=servers.channel().cursors,
-        max_message_bytes=MB,
-        ssl_context=servers.context,
+    imap, _ = servers.settings()
+    channel = servers.channel(
+        imap=imap.model_copy(update={"port": servers.imap.tls_port, "security": "tls"})
     )
     try:
         assert len(list(channel.fetch())) == 1
@@ -202,17 +185,7 @@ def test_implicit_tls_on_the_imaps_port(servers: ImapHarness) -> None:
 
 
 def test_an_untrusted_certificate_is_refused(servers: ImapHarness) -> None:
-    imap, smtp = servers.settings()
-    channel = ImapChannel(
-        imap,
-        smtp,
-        address=USER,
-        imap_password=PASSWORD,
-        smtp_password=PASSWORD,
-        cursors=servers.channel().cursors,
-        max_message_bytes=MB,
-        ssl_context=ssl.create_default_context,  # the system's CAs only
-    )
+    channel = servers.channel(ssl_context=ssl.create_default_context)  # the system's CAs only
     try:
         with pytest.raises(ChannelUnavailable, match="CERTIFICATE"):
             list(channel.fetch())
@@ -259,15 +232,9 @@ def test_nothing_is_ever_deleted(app: App, servers: ImapHarness) -> None:
 
 def test_check_names_what_is_wrong(servers: ImapHarness) -> None:
     imap, smtp = servers.settings()
-    channel = ImapChannel(
-        imap.model_copy(update={"folder": "NoExiste"}),
-        smtp.model_copy(update={"port": servers.imap.tls_port + 1}),  # nobody listens
-        address=USER,
-        imap_password=PASSWORD,
-        smtp_password=PASSWORD,
-        cursors=servers.channel().cursors,
-        max_message_bytes=MB,
-        ssl_context=servers.context,
+    channel = servers.channel(
+        imap=imap.model_copy(update={"folder": "NoExiste"}),
+        smtp=smtp.model_copy(update={"port": servers.imap.tls_port + 1}),  # nobody listens
     )
     try:
         failing = {c.name: c for c in channel.check() if not c.ok}

@@ -80,37 +80,6 @@ def spooling_smtp(folder: Path, tls_cert: tuple[Path, Path]) -> Iterator[SmtpSer
         server.stop()
 
 
-def stop(server: Dovecot) -> None:
-    """Kill Dovecot as a crash would, and clear the dotlocks its processes left behind."""
-    server.stop()
-    # A process killed while taking a dotlock leaves the file empty, with no pid to show it
-    # is stale, and the next instance waits on it for two minutes (its stale timeout).
-    for folder in _folders(server):
-        for lock in folder.glob("*.lock"):
-            lock.unlink(missing_ok=True)
-
-
-def _folders(server: Dovecot) -> list[Path]:
-    """INBOX and every other folder of the mailbox on disk."""
-    return [server.maildir, *server.maildir.glob(".*")]
-
-
-def restart(server: Dovecot) -> None:
-    """What a server crash looks like: every connection dropped, back on the same port."""
-    stop(server)
-    server.start()
-
-
-def reset_uidvalidity(server: Dovecot) -> None:
-    """What a restored or migrated mailbox looks like: same mail, new UIDVALIDITY and UIDs."""
-    stop(server)
-    for folder in _folders(server):
-        for index in folder.glob("dovecot*"):
-            index.unlink(missing_ok=True)
-    time.sleep(1.1)  # UIDVALIDITY is the creation second
-    server.start()
-
-
 class ImapMailbox(Mailbox):
     """Dovecot's Maildir seen from the harness: delivery into it, and the flags it keeps."""
 
@@ -299,10 +268,10 @@ password_env = "{SMTP_PASSWORD_ENV}"
                 moment = "fetch (timed out)"
             time.sleep(self.rng.uniform(0.0, 0.012))
         if action == "restart":
-            restart(self.server)
+            self.server.restart()
             report.restarts += 1
             return f"Dovecot restarted during {moment}"
-        reset_uidvalidity(self.server)
+        self.server.reset_uidvalidity()
         report.resets += 1
         return f"UIDVALIDITY reset during {moment}"
 
