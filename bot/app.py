@@ -22,8 +22,10 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.digest import digest_job
 from bot.dispatcher import Dispatcher, DispatchResult
+from bot.executors import CredentialsSender, PegasusWriter
 from bot.handlers.pipeline import Ingestor, IngestReport
 from bot.scheduler import RecurringJob, Sweeper, SweepResult
+from bot.systems.pegasus import build_pegasus
 from bot.templates import Templates, default_templates_dir
 from bot.workflow import Workflow
 from storage.archive import Archive
@@ -76,9 +78,13 @@ def build_app(config: Config, clock: Clock, config_dir: Path | None = None) -> A
     db = Database(config.storage.url)
     archive = Archive(config.storage.archive)
     templates = Templates(default_templates_dir(config_dir))
-    workflow = Workflow(config, calendar, templates)
+    pegasus = build_pegasus(config.systems.pegasus, os.environ, clock=clock)
+    workflow = Workflow(config, calendar, templates, archive=archive, pegasus=pegasus)
     mail = build_mail_channel(config, db)
     worker = f"{socket.gethostname()}:{os.getpid()}"
+    dispatcher = Dispatcher(db, archive, mail, workflow)
+    dispatcher.executors["credentials"] = CredentialsSender(workflow, mail)
+    dispatcher.executors["pegasus"] = PegasusWriter(db, archive, pegasus)
     return App(
         config=config,
         clock=clock,
@@ -88,7 +94,7 @@ def build_app(config: Config, clock: Clock, config_dir: Path | None = None) -> A
         templates=templates,
         workflow=workflow,
         mail=mail,
-        dispatcher=Dispatcher(db, archive, mail, workflow),
+        dispatcher=dispatcher,
         sweeper=Sweeper(db, workflow, JOBS, worker),
         ingestor=Ingestor(db, workflow, archive),
     )

@@ -285,6 +285,7 @@ def _act(
     """Run a specialist command on a case and report the outcome."""
     import mimetypes
 
+    from bot.handlers.documents import FileIn, inspect
     from bot.rules.dsl import command
     from bot.rules.engine import Rejected
     from bot.views import case_detail
@@ -304,27 +305,31 @@ def _act(
             found = app.workflow.get_case(s, case_id)
         except UnknownCase:
             _fail(f"No existe el caso {case_id}.")
-        digests = []
+        files = []
         for path in attach:
             content = path.read_bytes()
             sha = app.archive.put(content)
-            digests.append(sha)
+            kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            files.append(FileIn(path.name, kind, content, sha))
             s.add(
                 Attachment(
                     case_id=found.id,
                     filename=path.name,
-                    content_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+                    content_type=kind,
                     size=len(content),
                     sha256=sha,
                     created_at=now,
                 )
             )
+        wanted = app.workflow.process(found.process).inspects
         trigger = app.workflow.trigger(
             command(action.lower()),
             actor,
             values=values,
             text=note or "",
-            attachments=tuple(digests),
+            attachments=tuple(f.sha256 for f in files),
+            # The same checks as a mailed attachment: a signed letter must be a sane file.
+            facts=inspect(files, wanted, app.config) if files and wanted else {},
         )
         if actor.startswith("cli:"):
             # A console operator can already read and write the database: trust as a specialist.

@@ -32,6 +32,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from bot.systems.pegasus import PegasusSettings
+
 __all__ = [
     "BACKENDS",
     "Agent",
@@ -54,6 +56,7 @@ __all__ = [
     "SmtpSettings",
     "Specialist",
     "StorageSettings",
+    "SystemsSettings",
     "TelegramSettings",
     "Zone",
     "default_config_path",
@@ -496,6 +499,14 @@ class ChatSettings(BaseModel):
     telegram: TelegramSettings | None = None
 
 
+class SystemsSettings(BaseModel):
+    """[systems]: ports to external systems without an API of their own."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    pegasus: PegasusSettings = PegasusSettings()
+
+
 class Config(BaseModel):
     """The whole configuration; build it with ``load_config``."""
 
@@ -512,6 +523,7 @@ class Config(BaseModel):
     digest: DigestSettings = DigestSettings()
     daemon: DaemonSettings = DaemonSettings()
     chat: ChatSettings = ChatSettings()
+    systems: SystemsSettings = SystemsSettings()
 
     @property
     def telegram_enabled(self) -> bool:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import mimetypes
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import make_msgid
 from typing import Any
@@ -16,23 +17,52 @@ from sqlalchemy.orm import Session
 from bot.calendar import BusinessCalendar
 from bot.config import Config
 from bot.directory import Directory
+from bot.documents.intake import UserRow
+from bot.documents.letters import (
+    authorization_context,
+    letter_template,
+    local_date,
+    removal_context,
+    render_letter,
+)
 from bot.handlers.entities import Entities
 from bot.rules import PROCESSES, get_process
-from bot.rules.dsl import CaseView, On, Process, Trigger
+from bot.rules.dsl import CaseView, On, Process, Trigger, event
 from bot.rules.effects import (
     CompleteTasks,
     CreateTask,
     Delay,
+    DeliverCredentials,
+    KeepDocument,
     RecordKnowledge,
+    RenderLetter,
     SendMail,
+    UpdatePegasus,
     business_days,
     business_hours,
 )
 from bot.rules.engine import Decision, Rejected, step
+from bot.systems.pegasus import Pegasus, PegasusRecord, describe_change
 from bot.templates import Templates
-from storage.models import AutoMail, Case, Event, KnowledgeEntry, Message, Outbox, Task, Timer
+from storage.archive import Archive
+from storage.models import (
+    Attachment,
+    AutoMail,
+    Case,
+    Event,
+    KnowledgeEntry,
+    Message,
+    Outbox,
+    Task,
+    Timer,
+)
 
 SYSTEM_ACTOR = "mesabot"
+# Steps the bot chains on its own (Outcome.then); more means a loop in a definition.
+MAX_CHAIN = 8
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+# What outbound records show instead of a password: the real one is never stored.
+PASSWORD_PLACEHOLDER = "(contraseña enviada solo al usuario)"
 
 # Caps on automatic mail to people outside the team (RFC 3834 loop protection; the
 # figures are Zammad's): one acknowledgement per sender per hour, 10 automatic mails per
@@ -121,10 +151,15 @@ class Workflow:
         calendar: BusinessCalendar,
         templates: Templates,
         processes: Sequence[Process] = PROCESSES,
+        *,
+        archive: Archive | None = None,
+        pegasus: Pegasus | None = None,
     ) -> None:
         self.config = config
         self.calendar = calendar
         self.templates = templates
+        self.archive = archive
+        self.pegasus = pegasus
         self.directory = Directory(config)
         self.processes = {p.code: p for p in processes}
         self.settings = self._settings_from_config(config)
@@ -133,12 +168,16 @@ class Workflow:
     def _settings_from_config(config: Config) -> dict[str, dict[str, Delay]]:
         """Process settings overridden by config.toml ([sla])."""
         close = config.sla.validation_business_days
+        validation = {
+            "validation_close": business_days(close),
+            "validation_reminder": business_days(close - 1),
+        }
         return {
+            "MA-001": validation,
             "MA-006": {
                 "first_response": business_hours(config.sla.first_response_business_hours),
-                "validation_close": business_days(close),
-                "validation_reminder": business_days(close - 1),
-            }
+                **validation,
+            },
         }
 
     def process(self, code: str) -> Process:
@@ -155,6 +194,8 @@ class Workflow:
         attachments: tuple[str, ...] = (),
         message_id: str | None = None,
         entities: Entities | None = None,
+        facts: Mapping[str, Any] | None = None,
+        authenticated: bool = False,
     ) -> Trigger:
         """A trigger with the actor's roles looked up in the directory."""
         roles = self.directory.roles_of(actor) if actor != SYSTEM_ACTOR else frozenset({"system"})
@@ -167,6 +208,8 @@ class Workflow:
             attachments=attachments,
             message_id=message_id,
             entities=entities or Entities(),
+            facts=dict(facts or {}),
+            authenticated=authenticated,
         )
 
     # -- cases ---------------------------------------------------------------------------
@@ -198,7 +241,7 @@ class Workflow:
         result = step(proc, view_of(case), trigger, now, self.calendar, self._settings(proc))
         if isinstance(result, Rejected):
             raise ValueError(f"{proc.code} cannot open a case on {trigger.on}: {result.reason}")
-        return case, self._apply(session, case, result, trigger, now)
+        return case, self._follow(session, case, result, trigger, now)
 
     def handle(
         self, session: Session, case: Case, trigger: Trigger, now: datetime
@@ -220,7 +263,24 @@ class Workflow:
                 )
             )
             return result
-        return self._apply(session, case, result, trigger, now)
+        return self._follow(session, case, result, trigger, now)
+
+    def _follow(
+        self, session: Session, case: Case, d: Decision, trigger: Trigger, now: datetime
+    ) -> Applied:
+        """Apply a decision and the steps it chains (Outcome.then), all in this transaction."""
+        applied = self._apply(session, case, d, trigger, now)
+        proc = self.process(case.process)
+        for _ in range(MAX_CHAIN):
+            if applied.decision.then is None:
+                return applied
+            follow = replace(trigger, on=event(applied.decision.then))
+            result = step(proc, view_of(case), follow, now, self.calendar, self._settings(proc))
+            if isinstance(result, Rejected):
+                # The definition chains to an event its next state does not take: a bug.
+                raise ValueError(f"{proc.code}: chained {follow.on} rejected: {result.reason}")
+            applied = self._apply(session, case, result, follow, now)
+        raise ValueError(f"{proc.code}: more than {MAX_CHAIN} chained steps")
 
     def get_case(self, session: Session, case_id: int) -> Case:
         """The case with this id, or UnknownCase."""
@@ -273,6 +333,14 @@ class Workflow:
         for effect in d.effects:
             if isinstance(effect, SendMail):
                 self.queue_mail(session, case, effect, now, reply_to=trigger.message_id)
+            elif isinstance(effect, RenderLetter):
+                self._render_letter(session, case, effect, now)
+            elif isinstance(effect, KeepDocument):
+                self._keep_document(session, case, effect.name, effect.sha256)
+            elif isinstance(effect, UpdatePegasus):
+                self._update_pegasus(session, case, effect, now)
+            elif isinstance(effect, DeliverCredentials):
+                self._deliver_credentials(session, case, effect, now)
             elif isinstance(effect, CreateTask):
                 self._create_task(session, case, effect, now)
             elif isinstance(effect, CompleteTasks):
@@ -414,7 +482,7 @@ class Workflow:
             "in_reply_to": in_reply_to,
             "references": references,
             "headers": headers,
-            "attachments": list(effect.attachments),
+            "attachments": self.resolve_files(session, case, effect.attachments, now),
             "template": effect.template,
         }
         if rendered.html is not None:
@@ -511,8 +579,199 @@ class Workflow:
             context={"task": {"id": task.id, "title": task.title, "body": task.body}},
             auto="auto-generated",
             immediate=True,
+            attachments=effect.attachments,
         )
         self.queue_mail(session, case, notice, now)
+
+    # -- documents, CAM Pegasus, credentials ----------------------------------------------
+
+    def resolve_files(
+        self, session: Session, case: Case | None, refs: Sequence[str], now: datetime
+    ) -> list[str]:
+        """SHA-256 digests for attachment references: a digest, "doc:<name>" or "tpl:<path>"."""
+        digests: list[str] = []
+        for ref in refs:
+            kind, _, name = ref.partition(":")
+            if kind == "doc":
+                documents = case.data.get("documentos", {}) if case is not None else {}
+                if name not in documents:
+                    raise ValueError(f"the case holds no document {name!r}")
+                digests.append(str(documents[name]["sha"]))
+            elif kind == "tpl":
+                digests.append(self._template_file(session, case, name, now))
+            else:
+                digests.append(ref)
+        return digests
+
+    def _archive(self) -> Archive:
+        """The archive, which documents need."""
+        if self.archive is None:
+            raise RuntimeError("this workflow was built without an archive")
+        return self.archive
+
+    def _store_file(
+        self,
+        session: Session,
+        case: Case | None,
+        content: bytes,
+        filename: str,
+        content_type: str,
+        now: datetime,
+    ) -> str:
+        """Archive a file the bot made, with a row that names it; returns its digest."""
+        sha = self._archive().put(content)
+        session.add(
+            Attachment(
+                case_id=case.id if case is not None else None,
+                filename=filename,
+                content_type=content_type,
+                size=len(content),
+                sha256=sha,
+                created_at=now,
+            )
+        )
+        return sha
+
+    def _template_file(self, session: Session, case: Case | None, name: str, now: datetime) -> str:
+        """A file shipped under templates/ (the blank Excel form), archived once per case."""
+        path = (self.templates.root / name).resolve()
+        if self.templates.root.resolve() not in path.parents or not path.is_file():
+            raise ValueError(f"no template file {name!r}")
+        content = path.read_bytes()
+        kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return self._store_file(session, case, content, path.name, kind, now)
+
+    def _keep_document(self, session: Session, case: Case, name: str, sha: str) -> None:
+        """Record an archived file as one of the case's documents."""
+        # The same bytes may have come under another name elsewhere: this case's name first.
+        row = session.scalars(
+            select(Attachment)
+            .where(Attachment.sha256 == sha)
+            .order_by((Attachment.case_id == case.id).desc(), Attachment.id.desc())
+            .limit(1)
+        ).first()
+        documents = dict(case.data.get("documentos", {}))
+        documents[name] = {"sha": sha, "archivo": row.filename if row else f"{name}.bin"}
+        case.data = {**case.data, "documentos": documents}
+
+    def _render_letter(
+        self, session: Session, case: Case, effect: RenderLetter, now: datetime
+    ) -> None:
+        """Fill the director's letter from the case's users and keep it with the case."""
+        org = self.config.organization
+        users = [user_row(u) for u in case.data.get("usuarios", [])]
+        build = authorization_context if effect.kind == "autorizacion" else removal_context
+        context = build(
+            org, self.config.people.director, users, local_date(now, org), case_tag_ref(case)
+        )
+        content = render_letter(letter_template(effect.kind, self.templates.root), context)
+        filename = f"carta_{effect.kind}_{case.process}-{case.id}.docx"
+        sha = self._store_file(session, case, content, filename, DOCX, now)
+        self._keep_document(session, case, effect.kind, sha)
+
+    def _update_pegasus(
+        self, session: Session, case: Case, effect: UpdatePegasus, now: datetime
+    ) -> None:
+        """Queue the status change per user, or a task stating it when Pegasus is manual."""
+        files = self.resolve_files(session, case, effect.files, now)
+        names = [
+            row.filename
+            for sha in files
+            for row in session.scalars(select(Attachment).where(Attachment.sha256 == sha).limit(1))
+        ]
+        for user in case.data.get("usuarios", []):
+            rfc, nombre = str(user.get("rfc", "")), str(user.get("nombre", ""))
+            if self.pegasus is None or not self.pegasus.writes:
+                known = PegasusRecord(
+                    id="", nombre=nombre, rfc=rfc, correo=str(user.get("correo", "")), status=""
+                )
+                change = describe_change(known, rfc, effect.status, names, effect.note)
+                task = CreateTask(
+                    kind="pegasus",
+                    title=f"CAM Pegasus: {nombre} a «{effect.status}» ({{{{ case.ref }}}})",
+                    template="common/pegasus_manual",
+                    context={"cambio": change},
+                    due=business_days(1),
+                    attachments=tuple(files),
+                )
+                self._create_task(session, case, task, now)
+                continue
+            session.add(
+                Outbox(
+                    case_id=case.id,
+                    kind="pegasus",
+                    payload={
+                        "rfc": rfc,
+                        "correo": str(user.get("correo", "")),
+                        "nombre": nombre,
+                        "status": effect.status,
+                        "files": files,
+                        "note": effect.note,
+                        # What an alert about a failure names (see Dispatcher._alert).
+                        "to": ["CAM Pegasus"],
+                        "subject": f"CAM Pegasus: {nombre} ({rfc}) a «{effect.status}»",
+                    },
+                    not_before=now,
+                    created_at=now,
+                )
+            )
+
+    def _deliver_credentials(
+        self, session: Session, case: Case, effect: DeliverCredentials, now: datetime
+    ) -> None:
+        """Queue one credentials mail per user; the password is made when it is sent."""
+        for user in case.data.get("usuarios", []):
+            address = str(user.get("correo", "")).strip().lower()
+            extra = {"usuario": dict(user), "login": user.get("usuario", "")}
+            context = self.render_context(case, {**extra, "contrasena": PASSWORD_PLACEHOLDER})
+            rendered = self.templates.mail(effect.template, context)
+            subject = tag_subject(rendered.subject, case.process, case.id)
+            domain = self.config.mail.address.rpartition("@")[2]
+            message_id = make_msgid(idstring=f"mesabot.{case.id}", domain=domain)
+            cc = [a for t in effect.cc for a in self.directory.resolve(t, case.requester)]
+            payload = {
+                "from": self.config.mail.address,
+                "to": [address],
+                "cc": cc,
+                "subject": subject,
+                "message_id": message_id,
+                "template": effect.template,
+                # Rendered again at sending time with the password, which only exists then.
+                "context": {k: v for k, v in context.items() if k != "contrasena"},
+                "user": dict(user),
+                "case_ref": case_tag_ref(case),
+                "headers": {},
+            }
+            session.add(
+                Outbox(
+                    case_id=case.id,
+                    kind="credentials",
+                    message_id=message_id,
+                    recipients="," + ",".join([address, *cc]) + ",",
+                    payload=payload,
+                    # Users outside the team get it within support hours.
+                    not_before=now
+                    if self.directory.is_team(address)
+                    else self.calendar.next_opening(now),
+                    created_at=now,
+                )
+            )
+            session.add(
+                Message(
+                    case_id=case.id,
+                    direction="out",
+                    channel="mail",
+                    external_id=message_id,
+                    message_id=message_id,
+                    references=[],
+                    sender=self.config.mail.address,
+                    recipients=[address, *cc],
+                    subject=subject,
+                    body=rendered.body,
+                    at=now,
+                    status="queued",
+                )
+            )
 
     @staticmethod
     def _complete_tasks(
@@ -525,6 +784,27 @@ class Workflow:
         session.execute(
             update(Task).where(where).values(status="done", completed_at=now, completed_by=actor)
         )
+
+
+def case_tag_ref(case: Case) -> str:
+    """The human reference of a case, e.g. 'MA-001 #7'."""
+    return f"{case.process} #{case.id}"
+
+
+def user_row(user: Mapping[str, Any]) -> UserRow:
+    """A user of the case's data as the form row the letters take."""
+    move = user.get("movimiento")
+    return UserRow(
+        nombre=str(user.get("nombre", "")),
+        rfc=str(user.get("rfc", "")),
+        correo=str(user.get("correo", "")),
+        zona=str(user.get("zona", "")),
+        paquete=int(user.get("paquete", 0) or 0),
+        promotoria=user.get("promotoria") or None,
+        puesto=user.get("puesto") or None,
+        movimiento=move if move in ("alta", "baja") else None,
+        row=int(user.get("row", 0) or 0),
+    )
 
 
 def _unique(addresses: Any) -> list[str]:

@@ -22,11 +22,13 @@ from sqlalchemy.orm import Session
 
 from bot.channels.base import InboundChannel, InboundMessage
 from bot.handlers.authn import authenticate
+from bot.handlers.documents import FileIn, inspect
 from bot.handlers.entities import Entities, Gazetteer, extract
 from bot.handlers.intents import UNKNOWN, Classifier, classify
 from bot.handlers.parse import MailParseError, ParsedMail, parse_mail
 from bot.handlers.quotes import strip_reply
-from bot.rules.dsl import event, intent
+from bot.rules import PROCESSES
+from bot.rules.dsl import NewMail, event, intent
 from bot.rules.effects import SendMail
 from bot.workflow import SYSTEM_ACTOR, Workflow, plain_subject
 from storage.archive import Archive
@@ -71,6 +73,10 @@ class Ingest:
     outcome: Outcome | None = None
     notes: list[str] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
+    files: list[FileIn] = field(default_factory=list)  # the attachments kept, with bytes
+    process: str = DEFAULT_PROCESS  # the case's process, or the one claiming a new mail
+    facts: dict[str, object] = field(default_factory=dict)
+    authenticated: bool = False
 
 
 @dataclass(frozen=True)
@@ -178,9 +184,54 @@ def record_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
         )
         s.add(row)
         ing.attachments.append(row)
+        ing.files.append(FileIn(att.filename, att.content_type, att.content, row.sha256))
     if ing.notes:
         message.detail = {**message.detail, "notes": [*p.notes, *ing.notes]}
+    ing.authenticated = bool(message.detail["authenticated"]["ok"])
     ing.message = message
+
+
+def claim_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
+    """The process the mail goes to: its open case's, or the first that claims a new mail."""
+    assert ing.parsed is not None
+    if ing.case is not None and ing.case.closed_at is None:
+        ing.process = ing.case.process
+        return
+    p = ing.parsed
+    if p.auto.automatic or p.auto.bounce:
+        return  # never opens a case
+    mail = NewMail(
+        subject=plain_subject(p.subject),
+        body=ing.body,
+        sender=p.sender,
+        sender_roles=env.workflow.directory.roles_of(p.sender),
+        attachments=tuple(f.filename for f in ing.files),
+    )
+    ing.process = next(
+        (proc.code for proc in PROCESSES if proc.claims is not None and proc.claims(mail)),
+        DEFAULT_PROCESS,
+    )
+
+
+def inspect_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
+    """Read the attachments the process needs (the Excel form, signed letters) as facts."""
+    wanted = env.workflow.process(ing.process).inspects
+    if not wanted or not ing.files:
+        return
+    ing.facts = inspect(ing.files, wanted, env.workflow.config)
+    if ing.message is not None:
+        ing.message.detail = {**ing.message.detail, "facts": _summary(ing.facts)}
+
+
+def _summary(facts: dict[str, object]) -> dict[str, object]:
+    """What the audit trail keeps of the facts: outcomes and reasons, not the user rows."""
+    kept: dict[str, object] = {}
+    for name, value in facts.items():
+        if isinstance(value, dict):
+            kept[name] = {k: v for k, v in value.items() if k != "usuarios"}
+        else:
+            kept[name] = value
+    return kept
 
 
 def classify_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
@@ -188,8 +239,10 @@ def classify_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
     if ing.case is None or ing.case.closed_at is not None:
         return
     proc = env.workflow.process(ing.case.process)
-    if proc.accepted_intents(ing.case.state):
-        ing.intent = env.classify(ing.body)
+    accepted = proc.accepted_intents(ing.case.state)
+    if accepted or proc.state(ing.case.state).entities:
+        if accepted:
+            ing.intent = env.classify(ing.body)
         reference = _reference_time(ing, env.workflow.calendar.tz)
         ing.entities = extract(ing.body, reference, env.gazetteer)
         if ing.message is not None:
@@ -228,10 +281,17 @@ def route_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
     text = ing.body or p.subject
     if case is None or case.closed_at is not None:
         previous = case
-        trigger = wf.trigger(event("abrir"), p.sender, text=text, message_id=p.message_id)
+        trigger = wf.trigger(
+            event("abrir"),
+            p.sender,
+            text=text,
+            message_id=p.message_id,
+            facts=ing.facts,
+            authenticated=ing.authenticated,
+        )
         opened, _ = wf.open_case(
             s,
-            DEFAULT_PROCESS,
+            ing.process,
             trigger,
             ing.now,
             # A follow-up keeps the original problem's name; our old tag must not stay in
@@ -259,12 +319,24 @@ def route_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
     from_requester = p.sender == case.requester
     if on is not None and from_requester:
         trigger = wf.trigger(
-            on, p.sender, text=text, message_id=p.message_id, entities=ing.entities
+            on,
+            p.sender,
+            text=text,
+            message_id=p.message_id,
+            entities=ing.entities,
+            facts=ing.facts,
+            authenticated=ing.authenticated,
         )
         wf.handle(s, case, trigger, ing.now)
     elif any(t.on == event("mensaje") for t in proc.outgoing(case.state)):
         trigger = wf.trigger(
-            event("mensaje"), p.sender, text=text, message_id=p.message_id, entities=ing.entities
+            event("mensaje"),
+            p.sender,
+            text=text,
+            message_id=p.message_id,
+            entities=ing.entities,
+            facts=ing.facts,
+            authenticated=ing.authenticated,
         )
         wf.handle(s, case, trigger, ing.now)
     else:
@@ -331,6 +403,8 @@ PIPELINE: tuple[Step, ...] = (
     clean_step,
     correlate_step,
     record_step,
+    claim_step,
+    inspect_step,
     classify_step,
     route_step,
 )

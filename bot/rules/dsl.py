@@ -98,6 +98,8 @@ class State:
     final: bool = False
     # Who outside the help desk must move next ("el usuario"); empty when it is the team.
     waiting_on: str = ""
+    # Replies in this state are read for entities (a DSN, a date) even without intents.
+    entities: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,17 @@ class CaseView:
 
 
 @dataclass(frozen=True)
+class NewMail:
+    """What a process may look at to claim a new mail: no I/O, no database."""
+
+    subject: str
+    body: str
+    sender: str
+    sender_roles: frozenset[str] = frozenset()
+    attachments: tuple[str, ...] = ()  # file names
+
+
+@dataclass(frozen=True)
 class Trigger:
     """An occurrence handed to the engine: which trigger, who, and what came with it."""
 
@@ -130,6 +143,10 @@ class Trigger:
     attachments: tuple[str, ...] = ()  # SHA-256 of archived files
     message_id: str | None = None  # the inbound message this trigger came from
     entities: Entities = field(default_factory=Entities)  # what the reply names: dates...
+    # What the attached documents turned out to be (bot.handlers.documents), JSON-able.
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    # The sender passed CONTRACT "Who may approve" (server verdict or trusted DMARC/DKIM/SPF).
+    authenticated: bool = False
 
 
 @dataclass(frozen=True)
@@ -151,6 +168,9 @@ class Outcome:
     data: Mapping[str, Any] = field(default_factory=dict)  # merged into case data
     assignee: str | None = None
     detail: Mapping[str, Any] = field(default_factory=dict)  # recorded in the audit event
+    # An event to fire right after, in the same transaction: a step the bot does itself
+    # (e.g. checking the Excel) is its own transition in the audit trail.
+    then: str | None = None
 
 
 Guard = Callable[[Context], bool]
@@ -197,6 +217,11 @@ class Process:
     # Timers armed by actions (ArmTimer) that survive state changes until cancelled.
     case_timers: tuple[str, ...] = ()
     settings: Mapping[str, Any] = field(default_factory=dict)
+    # Whether a new mail with no case belongs to this process (first claimant wins;
+    # unclaimed mail becomes an MA-006 ticket).
+    claims: Callable[[NewMail], bool] | None = None
+    # Which attachment inspections (bot.handlers.documents.INSPECTIONS) its mail needs.
+    inspects: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         """Refuse a definition with unreachable states, dead ends or loose timers."""

@@ -86,7 +86,8 @@ class SendMail:
     reply: bool = False
     # Acknowledgements and team alerts go at once; the rest waits for support hours.
     immediate: bool = False
-    attachments: tuple[str, ...] = ()  # SHA-256 of archived files
+    # SHA-256 of archived files, or "doc:<name>" for a document the case holds (a letter).
+    attachments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ class CreateTask:
     template: str | None = None
     context: Mapping[str, Any] = field(default_factory=dict)
     due: Delay | None = None
+    attachments: tuple[str, ...] = ()  # as in SendMail: sent with the task notice
 
 
 @dataclass(frozen=True)
@@ -133,4 +135,60 @@ class CancelTimer:
     kind: str
 
 
-Effect = SendMail | CreateTask | CompleteTasks | RecordKnowledge | ArmTimer | CancelTimer
+LetterKind = Literal["autorizacion", "baja"]
+
+
+@dataclass(frozen=True)
+class RenderLetter:
+    """Fill a letter for the director from the case's users; the case holds it as "doc:<kind>"."""
+
+    kind: LetterKind
+
+
+@dataclass(frozen=True)
+class KeepDocument:
+    """Record an archived file (e.g. the signed letter) as the case's document "doc:<name>"."""
+
+    name: str
+    sha256: str
+
+
+PegasusStatus = Literal["Solicitado", "Escalado", "En proceso", "Activo", "Baja"]
+
+
+@dataclass(frozen=True)
+class UpdatePegasus:
+    """Set the CAM Pegasus status of each of the case's users, attaching documents.
+
+    With an adapter that writes, the dispatcher applies it; otherwise it becomes a
+    specialist task stating the exact change.
+    """
+
+    status: PegasusStatus
+    files: tuple[str, ...] = ()  # "doc:<name>" or SHA-256
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class DeliverCredentials:
+    """Generate each user's password and send it with the carta custodia to the user.
+
+    The password exists only while the dispatcher sends it: it is never stored or logged.
+    """
+
+    template: str
+    cc: tuple[Recipient, ...] = ()
+
+
+Effect = (
+    SendMail
+    | CreateTask
+    | CompleteTasks
+    | RecordKnowledge
+    | ArmTimer
+    | CancelTimer
+    | RenderLetter
+    | KeepDocument
+    | UpdatePegasus
+    | DeliverCredentials
+)

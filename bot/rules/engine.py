@@ -39,6 +39,7 @@ class Decision:
     arm: tuple[TimerArm, ...]
     cancel_kinds: tuple[str, ...]
     final: bool
+    then: str | None = None  # an event to fire next, in the same transaction
 
     @property
     def steps(self) -> tuple[str, ...]:
@@ -170,4 +171,5 @@ def _decide(process: Process, t: Transition, ctx: Context) -> Decision:
         arm=tuple(arm),
         cancel_kinds=tuple(cancel),
         final=target_state.final,
+        then=outcome.then,
     )

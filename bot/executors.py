@@ -1,0 +1,105 @@
+"""Dispatcher executors beyond plain mail: CAM Pegasus writes and credential deliveries."""
+
+from __future__ import annotations
+
+import secrets
+import string
+
+from sqlalchemy import select
+
+from bot.channels.base import OutboundChannel
+from bot.channels.mime import FileRef, build_message
+from bot.dispatcher import OutboxJob
+from bot.documents.letters import custody_context, letter_template, local_date, render_letter
+from bot.errors import ChannelUnavailable
+from bot.systems.pegasus import Pegasus, PegasusError, PegasusFile
+from bot.workflow import DOCX, Workflow, user_row
+from storage.archive import Archive
+from storage.db import Database
+from storage.models import Attachment
+
+# Letters and digits that cannot be mistaken for one another when read off paper.
+_LETTERS = "".join(c for c in string.ascii_letters if c not in "IlO")
+_DIGITS = "23456789"
+_SYMBOLS = "#$%&*+-=?@"
+PASSWORD_LENGTH = 14
+
+
+def generate_password(length: int = PASSWORD_LENGTH) -> str:
+    """A random password from the OS's CSPRNG with upper, lower, digit and symbol."""
+    alphabet = _LETTERS + _DIGITS + _SYMBOLS
+    while True:
+        candidate = "".join(secrets.choice(alphabet) for _ in range(length))
+        if (
+            any(c.islower() for c in candidate)
+            and any(c.isupper() for c in candidate)
+            and any(c in _DIGITS for c in candidate)
+            and any(c in _SYMBOLS for c in candidate)
+        ):
+            return candidate
+
+
+class PegasusWriter:
+    """Applies a queued CAM Pegasus status change for one user."""
+
+    def __init__(self, db: Database, archive: Archive, pegasus: Pegasus) -> None:
+        self.db = db
+        self.archive = archive
+        self.pegasus = pegasus
+
+    def __call__(self, job: OutboxJob) -> None:
+        """Find the user by RFC or mail and set the status with the files attached."""
+        p = job.payload
+        record = self.pegasus.find_user(rfc=p["rfc"] or None, correo=p["correo"] or None)
+        if record is None:
+            raise PegasusError(
+                f"No existe en CAM Pegasus un usuario con RFC {p['rfc']} ni correo {p['correo']}."
+            )
+        files: list[PegasusFile] = []
+        with self.db.sessions() as s:
+            for sha in p.get("files", []):
+                row = s.scalars(select(Attachment).where(Attachment.sha256 == sha).limit(1)).first()
+                files.append(
+                    PegasusFile(
+                        filename=row.filename if row else f"{sha[:12]}.bin",
+                        content=self.archive.get(sha),
+                        content_type=row.content_type if row else "application/octet-stream",
+                    )
+                )
+        self.pegasus.set_status(record.id, p["status"], files=files, note=p.get("note", ""))
+
+
+class CredentialsSender:
+    """Sends one user their new credentials and the carta custodia to sign.
+
+    The password is generated here, put in the mail and the letter, handed to the channel
+    and dropped: the database, the archive and the logs only ever see a placeholder.
+    """
+
+    def __init__(self, workflow: Workflow, mail: OutboundChannel) -> None:
+        self.workflow = workflow
+        self.mail = mail
+
+    def __call__(self, job: OutboxJob) -> None:
+        """Render mail and letter with a fresh password and send them."""
+        p = job.payload
+        wf = self.workflow
+        org = wf.config.organization
+        user = user_row(p["user"])
+        login = str(p["user"].get("usuario") or "")
+        password = generate_password()
+        context = {**p["context"], "contrasena": password}
+        rendered = wf.templates.mail(str(p["template"]), context)
+        letter = render_letter(
+            letter_template("custodia", wf.templates.root),
+            custody_context(
+                org, user, login, password, local_date(job.now, org), str(p["case_ref"])
+            ),
+        )
+        payload = {**p, "body": rendered.body, "html": rendered.html}
+        name = f"carta_custodia_{user.rfc or 'usuario'}.docx"
+        raw = build_message(payload, job.now, [FileRef(name, DOCX, letter)]).as_bytes()
+        try:
+            self.mail.send(raw, key=str(p["message_id"]))
+        except OSError as exc:
+            raise ChannelUnavailable(f"no se pudo escribir el mensaje: {exc}") from exc

@@ -1,0 +1,124 @@
+"""What attached files are, for the rules: the Excel form, signed letters (PDF or image).
+
+Each inspection reads untrusted bytes through the safe readers of bot/documents and turns
+the result into JSON-able facts for the trigger; a hostile file becomes a fact with a
+Spanish reason, never an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from bot.config import Config
+from bot.documents.intake import read_intake, report_es
+from bot.documents.signed import UnacceptableDocument, check_signed, is_signed_candidate
+from bot.documents.xlsx import SpreadsheetError
+
+SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".xlsb", ".xltx", ".ods", ".csv")
+SPREADSHEET_TYPES = ("spreadsheet", "excel", "ms-xl", "/csv")
+# A reply rarely carries more; a mail with dozens of files must not cost dozens of reads.
+MAX_FORMS = 3
+MAX_SIGNED = 10
+
+
+@dataclass(frozen=True)
+class FileIn:
+    """An attached file: name, declared type, bytes and its archive digest."""
+
+    filename: str
+    content_type: str
+    content: bytes
+    sha256: str
+
+
+def is_spreadsheet(file: FileIn) -> bool:
+    """By name or declared type (the reader itself checks what the bytes really are)."""
+    name = file.filename.lower()
+    kind = file.content_type.lower()
+    return name.endswith(SPREADSHEET_SUFFIXES) or any(t in kind for t in SPREADSHEET_TYPES)
+
+
+def _form_of(file: FileIn, config: Config) -> dict[str, Any]:
+    """The form facts of one spreadsheet."""
+    base = {"archivo": file.filename, "sha": file.sha256}
+    try:
+        intake = read_intake(file.content, config)
+    except SpreadsheetError as exc:
+        return {
+            **base,
+            "estado": "ilegible",
+            "informe": f"No pudimos revisar el archivo «{file.filename}»: {exc}",
+        }
+    users = [asdict(u) for u in intake.users]
+    moves = {u.movimiento for u in intake.users if u.movimiento}
+    if intake.ok and len(moves) > 1:
+        return {
+            **base,
+            "estado": "errores",
+            "informe": (
+                f"El archivo «{file.filename}» mezcla altas y bajas. Para que cada trámite "
+                "lleve su propia carta, envía las altas y las bajas en archivos separados, "
+                "cada uno en su propio correo."
+            ),
+            "usuarios": users,
+        }
+    return {
+        **base,
+        "estado": "ok" if intake.ok else "errores",
+        "informe": report_es(intake),
+        "usuarios": users if intake.ok else [],
+        "movimiento": next(iter(moves), ""),
+    }
+
+
+def inspect_form(files: Sequence[FileIn], config: Config) -> dict[str, Any]:
+    """The request form: the first valid spreadsheet, else the first one with its errors."""
+    sheets = [f for f in files if is_spreadsheet(f)][:MAX_FORMS]
+    if not sheets:
+        return {"estado": "ausente"}
+    results = [_form_of(f, config) for f in sheets]
+    return next((r for r in results if r["estado"] == "ok"), results[0])
+
+
+def inspect_signed(files: Sequence[FileIn], config: Config) -> list[dict[str, Any]]:
+    """PDF or image files checked as signed documents, the likeliest letter first."""
+    found: list[dict[str, Any]] = []
+    for file in files:
+        if len(found) >= MAX_SIGNED or is_spreadsheet(file):
+            continue
+        if not is_signed_candidate(file.filename, file.content_type, file.content):
+            continue
+        base = {"sha": file.sha256, "archivo": file.filename}
+        try:
+            checked = check_signed(file.content, file.filename)
+        except UnacceptableDocument as exc:
+            found.append({**base, "ok": False, "motivo": exc.reason})
+            continue
+        found.append(
+            {
+                **base,
+                "ok": True,
+                "tipo": checked.kind,
+                "paginas": checked.pages,
+                "pixeles": checked.width * checked.height,
+            }
+        )
+    # A PDF before images, and a full-page scan before a logo someone attached too.
+    found.sort(key=lambda f: (not f["ok"], f.get("tipo") != "pdf", -int(f.get("pixeles", 0))))
+    return found
+
+
+Inspection = Callable[[Sequence[FileIn], Config], Any]
+
+# The explicit registry: a process names the inspections its mail needs (Process.inspects).
+INSPECTIONS: Mapping[str, Inspection] = {
+    "formulario": inspect_form,
+    "firmados": inspect_signed,
+}
+
+
+def inspect(files: Sequence[FileIn], wanted: Sequence[str], config: Config) -> dict[str, Any]:
+    """The facts of every wanted inspection over these files."""
+    return {name: INSPECTIONS[name](files, config) for name in wanted}

@@ -1,0 +1,1 @@
+"""External systems the processes read and change: CAM Pegasus (bot.systems.pegasus)."""
