@@ -371,11 +371,12 @@ def _print_case(detail: dict[str, Any]) -> None:
     console.print(f"Asunto: {detail['subject']}")
     console.print(f"Solicitante: {detail['requester']}  Asignado: {detail['assignee'] or '-'}")
     console.print(f"Creado: {detail['created_at']}  Actualizado: {detail['updated_at']}")
-    history = Table("Fecha", "Evento", "De", "A", "Quién", "Pasos", title="Historial")
+    history = Table("Fecha", "Qué", "De", "A", "Quién", "Pasos", title="Historial")
     for e in detail["events"]:
+        what = e["detail"].get("descripcion") or e["detail"].get("reason") or e["kind"]
         history.add_row(
             (e["at"] or "")[:16],
-            e["kind"],
+            str(what),
             e["from_state"] or "",
             e["to_state"] or "",
             e["actor"],

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from bot.channels import build_mail_channel
 from bot.channels.base import Check
 from bot.config import Config
+from bot.systems.pegasus import build_pegasus
 from storage.db import Database
 
 
@@ -23,6 +24,7 @@ def diagnose(config: Config, config_path: Path) -> list[Check]:
         checks.append(_writable("Archivo de adjuntos", config.storage.archive))
         # Logging in needs no database: every problem is reported in one run.
         checks.extend(_mail(config, db))
+        checks.append(_pegasus(config))
     finally:
         db.dispose()
     return checks
@@ -110,3 +112,21 @@ def _mail(config: Config, db: Database) -> list[Check]:
         return channel.check()
     finally:
         channel.close()
+
+
+def _pegasus(config: Config) -> Check:
+    """CAM Pegasus answers its queries (or is manual, which is a choice, not a fault)."""
+    settings = config.systems.pegasus
+    try:
+        pegasus = build_pegasus(settings, os.environ)
+        try:
+            return Check("CAM Pegasus", True, pegasus.check())
+        finally:
+            pegasus.close()
+    except Exception as exc:
+        return Check(
+            f"CAM Pegasus ({settings.adapter})",
+            False,
+            f"{type(exc).__name__}: {exc}",
+            "Revise la sección [systems.pegasus] (url_env y las consultas) de la configuración.",
+        )

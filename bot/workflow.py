@@ -25,6 +25,7 @@ from bot.documents.letters import (
     removal_context,
     render_letter,
 )
+from bot.handlers.documents import FileIn, inspect
 from bot.handlers.entities import Entities
 from bot.rules import PROCESSES, get_process
 from bot.rules.dsl import CaseView, On, Process, Trigger, event
@@ -34,6 +35,7 @@ from bot.rules.effects import (
     Delay,
     DeliverCredentials,
     KeepDocument,
+    OpenCase,
     RecordKnowledge,
     RenderLetter,
     SendMail,
@@ -49,6 +51,7 @@ from storage.models import (
     Attachment,
     AutoMail,
     Case,
+    CaseLink,
     Event,
     KnowledgeEntry,
     Message,
@@ -311,6 +314,8 @@ class Workflow:
 
         kind = "opened" if from_state is None else ("transition" if d.changed else "action")
         detail: dict[str, Any] = {"trigger": str(trigger.on), **d.detail}
+        if d.transition.description:
+            detail["descripcion"] = d.transition.description  # for an auditor reading history
         if trigger.values:
             detail["values"] = dict(trigger.values)
         if trigger.attachments:
@@ -341,6 +346,8 @@ class Workflow:
                 self._update_pegasus(session, case, effect, now)
             elif isinstance(effect, DeliverCredentials):
                 self._deliver_credentials(session, case, effect, now)
+            elif isinstance(effect, OpenCase):
+                self._open_linked(session, case, effect, trigger, now)
             elif isinstance(effect, CreateTask):
                 self._create_task(session, case, effect, now)
             elif isinstance(effect, CompleteTasks):
@@ -772,6 +779,33 @@ class Workflow:
                     status="queued",
                 )
             )
+
+    def _open_linked(
+        self, session: Session, case: Case, effect: OpenCase, trigger: Trigger, now: datetime
+    ) -> None:
+        """Open the case this one becomes, with the files received so far as its evidence."""
+        wanted = self.process(effect.process).inspects
+        files = [
+            FileIn(row.filename, row.content_type, self._archive().get(row.sha256), row.sha256)
+            for row in session.scalars(
+                select(Attachment)
+                .where((Attachment.case_id == case.id) & Attachment.message_id.is_not(None))
+                .order_by(Attachment.id.desc())
+            )
+        ]
+        opening = self.trigger(
+            event("abrir"),
+            trigger.actor,
+            text=str(case.data.get("descripcion", "")),
+            facts=inspect(files, wanted, self.config) if files and wanted else {},
+        )
+        opened, _ = self.open_case(
+            session, effect.process, opening, now, subject=case.subject, requester=case.requester
+        )
+        session.add(
+            CaseLink(case_id=opened.id, other_id=case.id, relation=effect.relation, created_at=now)
+        )
+        case.data = {**case.data, "convertido_en": f"{opened.process} #{opened.id}"}
 
     @staticmethod
     def _complete_tasks(

@@ -180,6 +180,18 @@ class DeliverCredentials:
     cc: tuple[Recipient, ...] = ()
 
 
+@dataclass(frozen=True)
+class OpenCase:
+    """Open a case of another process for the same requester and subject, linked to this one.
+
+    The new case sees the files already received (its process inspects them) as if they had
+    come with a new mail.
+    """
+
+    process: str
+    relation: str = "convertido_de"
+
+
 Effect = (
     SendMail
     | CreateTask
@@ -191,4 +203,5 @@ Effect = (
     | KeepDocument
     | UpdatePegasus
     | DeliverCredentials
+    | OpenCase
 )

@@ -19,6 +19,7 @@ from bot.rules.dsl import (
 from bot.rules.effects import (
     CompleteTasks,
     CreateTask,
+    OpenCase,
     RecordKnowledge,
     SendMail,
     business_days,
@@ -230,6 +231,24 @@ def close_by_specialist(ctx: Context) -> Outcome:
     )
 
 
+# The processes a ticket can turn into once a specialist sees what it really is.
+CONVERTIBLE = ("MA-001",)
+
+
+def valid_conversion(ctx: Context) -> bool:
+    """The target process is one a ticket can become."""
+    return ctx.trigger.values.get("proceso", "").upper() in CONVERTIBLE
+
+
+def convert(ctx: Context) -> Outcome:
+    """The ticket is really a documented process (e.g. an alta): it continues as that case."""
+    target = ctx.trigger.values["proceso"].upper()
+    return Outcome(
+        effects=(OpenCase(target), CompleteTasks()),
+        data={"motivo_cierre": f"convertido a {target}"},
+    )
+
+
 _OPEN = ("pendiente_atencion", "en_proceso")
 
 PROCESS = Process(
@@ -416,6 +435,17 @@ PROCESS = Process(
             ("MA-006 paso 17", "MA-006 paso 18", "MA-006 paso 19"),
             action=auto_close,
             description="Cierre automático sin respuesta en 3 días hábiles",
+        ),
+        Transition(
+            _OPEN,
+            command("convertir"),
+            "cerrado",
+            ("MA-006 paso 5",),
+            action=convert,
+            guard=valid_conversion,
+            guard_label="proceso debe ser " + ", ".join(CONVERTIBLE),
+            requires=("proceso",),
+            description="El ticket es una solicitud de otro proceso: continúa como ese caso",
         ),
         Transition(
             _OPEN,
