@@ -17,6 +17,7 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
+from bot.rules.common import add_note, answer_auto, assign
 from bot.rules.dsl import (
     Context,
     NewMail,
@@ -203,18 +204,6 @@ def from_requester(ctx: Context) -> bool:
 # --- helpers ----------------------------------------------------------------------------
 
 
-def _notes(ctx: Context, text: str) -> list[dict[str, Any]]:
-    """The case's notes with one more."""
-    notes = list(ctx.case.data.get("notas", []))
-    notes.append({"at": ctx.now.isoformat(), "by": ctx.trigger.actor, "text": text})
-    return notes
-
-
-def _answer_auto(ctx: Context) -> Literal["auto-replied"] | None:
-    """RFC 3834: what the bot answers on its own to someone's mail is auto-replied."""
-    return None if ctx.trigger.on.kind == "command" else "auto-replied"
-
-
 def _knowledge(ctx: Context, outcome: str) -> RecordKnowledge:
     """The knowledge-base entry written when the request closes."""
     move = str(ctx.case.data.get("movimiento", "alta"))
@@ -249,7 +238,7 @@ def accept_form(ctx: Context) -> Outcome:
         to=("@requester",),
         template="MA-001/acuse_en_proceso",
         context={"informe": form.get("informe", ""), "movimiento": move},
-        auto=_answer_auto(ctx),
+        auto=answer_auto(ctx),
         reply=True,
         immediate=True,
     )
@@ -278,7 +267,7 @@ def ask_for_form(ctx: Context) -> Outcome:
             "falta_archivo": missing,
             "fecha_cierre": _date(ctx, "data_close"),
         },
-        auto=_answer_auto(ctx),
+        auto=answer_auto(ctx),
         reply=True,
         immediate=True,
         attachments=(BLANK_FORM,) if missing else (),
@@ -621,7 +610,7 @@ def validated(ctx: Context) -> Outcome:
         to=("@requester",),
         template="MA-001/cerrado_validado",
         reply=True,
-        auto=_answer_auto(ctx),
+        auto=answer_auto(ctx),
     )
     return Outcome(
         effects=(mail, _knowledge(ctx, "validado"), CompleteTasks()),
@@ -642,7 +631,7 @@ def not_working(ctx: Context) -> Outcome:
         to=("@requester",),
         template="MA-001/revisamos_acceso",
         reply=True,
-        auto=_answer_auto(ctx),
+        auto=answer_auto(ctx),
     )
     effects = (
         CancelTimer("cierre_automatico"),
@@ -675,16 +664,6 @@ def removal_done(ctx: Context) -> Outcome:
         _knowledge(ctx, "baja"),
     )
     return Outcome(effects=effects, data={"dsn": dsn, "motivo_cierre": "baja_realizada"})
-
-
-def add_note(ctx: Context) -> Outcome:
-    """An internal note."""
-    return Outcome(data={"notas": _notes(ctx, ctx.trigger.values["nota"])})
-
-
-def assign(ctx: Context) -> Outcome:
-    """Reassign the request."""
-    return Outcome(assignee=ctx.trigger.values["asignado"])
 
 
 def close_by_specialist(ctx: Context) -> Outcome:

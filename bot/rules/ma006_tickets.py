@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
+from bot.rules.common import add_note, answer_auto, assign, notes
 from bot.rules.dsl import (
     Context,
     Outcome,
@@ -28,13 +29,6 @@ from bot.rules.effects import (
 
 CODE = "MA-006"
 TICKET_TYPES = ("gestion_cuentas", "acceso", "consultas", "soporte_tecnico")
-
-
-def _notes(ctx: Context, text: str) -> list[dict[str, Any]]:
-    """The case's notes with one more, stamped with who and when."""
-    notes = list(ctx.case.data.get("notas", []))
-    notes.append({"at": ctx.now.isoformat(), "by": ctx.trigger.actor, "text": text})
-    return notes
 
 
 def _close_date(ctx: Context) -> str:
@@ -72,7 +66,7 @@ def take(ctx: Context) -> Outcome:
     effects: list[Any] = []
     note = ctx.trigger.values.get("nota", "").strip()
     if note:
-        data["notas"] = _notes(ctx, note)
+        data["notas"] = notes(ctx, note)
         effects.append(
             SendMail(
                 to=("@requester",), template="MA-006/respuesta_inicial", context={"texto": note}
@@ -98,21 +92,11 @@ def first_response_late(ctx: Context) -> Outcome:
     return Outcome(effects=(alert,), detail={"sla": "primera_respuesta"})
 
 
-def add_note(ctx: Context) -> Outcome:
-    """Paso 6: an internal note."""
-    return Outcome(data={"notas": _notes(ctx, ctx.trigger.values["nota"])})
-
-
-def assign(ctx: Context) -> Outcome:
-    """Reassign the ticket (Carlos as backup in high demand, per the seed's roles)."""
-    return Outcome(assignee=ctx.trigger.values["asignado"])
-
-
 def write_requester(ctx: Context) -> Outcome:
     """Pasos 9-10: keep the requester informed."""
     text = ctx.trigger.values["nota"]
     mail = SendMail(to=("@requester",), template="MA-006/mensaje", context={"texto": text})
-    return Outcome(effects=(mail,), data={"notas": _notes(ctx, f"(al usuario) {text}")})
+    return Outcome(effects=(mail,), data={"notas": notes(ctx, f"(al usuario) {text}")})
 
 
 def requester_wrote(ctx: Context) -> Outcome:
@@ -174,15 +158,10 @@ def remind_validation(ctx: Context) -> Outcome:
     return Outcome(effects=(mail,))
 
 
-def _answer_auto(ctx: Context) -> Literal["auto-replied"] | None:
-    """RFC 3834: what the bot answers to a requester's mail on its own is auto-replied."""
-    return "auto-replied" if ctx.trigger.on.kind == "intent" else None
-
-
 def validated(ctx: Context) -> Outcome:
     """Paso 16: the requester (or the specialist on their behalf) validated."""
     mail = SendMail(
-        to=("@requester",), template="MA-006/cerrado_validado", reply=True, auto=_answer_auto(ctx)
+        to=("@requester",), template="MA-006/cerrado_validado", reply=True, auto=answer_auto(ctx)
     )
     by = "especialista" if ctx.trigger.on.kind == "command" else "usuario"
     return Outcome(
@@ -201,7 +180,7 @@ def not_solved(ctx: Context) -> Outcome:
         immediate=True,
     )
     ack = SendMail(
-        to=("@requester",), template="MA-006/reabierto", reply=True, auto=_answer_auto(ctx)
+        to=("@requester",), template="MA-006/reabierto", reply=True, auto=answer_auto(ctx)
     )
     reopened = int(ctx.case.data.get("reaperturas", 0)) + 1
     done = CompleteTasks(kind="revisar_respuesta")
