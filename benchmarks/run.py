@@ -21,6 +21,13 @@ machines can be compared through the ratio.
   classify  the whole labelled reply corpus (tests/data/intents) read warm, intent and
             entities, replies per second, against the quote/signature cleaning alone;
             dateparser's first-call cost is paid by warm_up() first and reported apart
+  hostile   every hostile attachment of tests/hostile_files.py (zip bombs, a macro workbook
+            renamed .xlsx, entity bombs, a 30 MB file, wrong columns, an empty sheet, a
+            password-protected and a 97-2003 workbook, cell and string bombs...) through
+            read_intake and report_es (or up to the refusal) in a fresh child process
+            warmed up on the valid form: wall time and peak RSS (VmHWM) per file, against
+            the valid one-user form measured the same way before and after them (mean
+            time, higher peak). EXCEDE marks a file over 1 s or 200 MB
 
 `python benchmarks/run.py [SECTION ...] [--ingest-messages N] [--ingest-profile FILE]`
 runs the named sections only (all by default); latest.json holds the sections that ran.
@@ -73,9 +80,12 @@ INGEST_MESSAGES = 10_000
 INGEST_TARGET = 200.0  # messages per second, end to end, on a 2-core machine
 # Monday 23 November 2026 at 11:00, within support hours, after a week of mail.
 INGEST_AT = datetime(2026, 11, 23, 11, 0, tzinfo=MX)
-SECTIONS = ("startup", "engine", "cycle", "ingest", "classify")
+SECTIONS = ("startup", "engine", "cycle", "ingest", "classify", "hostile")
 CLASSIFY_ROUNDS = 5
 CHILD = "--measure-child"
+HOSTILE_MAX_S = 1.0
+HOSTILE_MAX_RSS_MB = 200.0
+HOSTILE_OUTCOME_CHARS = 60
 
 
 def _child_env() -> dict[str, str]:
@@ -953,6 +963,8 @@ def _child(args: Sequence[str]) -> int:
     mode, folder = args[0], Path(args[1])
     if mode == "baseline":
         result = _child_baseline(folder)
+    elif mode == "hostile":
+        result = _child_hostile(folder, Path(args[2]))
     else:
         profile = args[3] if len(args) > 3 else None
         result = _child_pipeline(folder, datetime.fromisoformat(args[2]), profile)
@@ -1061,6 +1073,148 @@ def bench_classify() -> dict[str, Any]:
     }
 
 
+# --- hostile attachments -------------------------------------------------------------------
+
+
+def _child_hostile(path: Path, warm_up: Path) -> dict[str, Any]:
+    """Answer one attachment as the bot does: the report on the form, or the refusal."""
+    from bot.config import load_config
+    from bot.documents.intake import read_intake, report_es
+    from bot.documents.xlsx import SpreadsheetError
+
+    config = load_config(ROOT / "config.toml", {})
+    # The daemon has already read forms: lazy imports (email_validator, stdnum) are paid.
+    report_es(read_intake(warm_up.read_bytes(), config))
+    data = path.read_bytes()
+    rss_before = _maxrss_mb()
+    start = time.perf_counter()
+    try:
+        answer = report_es(read_intake(data, config))
+        kind = "report"
+    except SpreadsheetError as exc:
+        answer = exc.reason_es
+        kind = exc.kind
+    seconds = time.perf_counter() - start
+    return {
+        "bytes": len(data),
+        "kind": kind,
+        "answer": answer,
+        "seconds": seconds,
+        "rss_before_mb": rss_before,
+        "peak_rss_mb": _maxrss_mb(),
+    }
+
+
+def _outcome(kind: str, answer: str) -> str:
+    """The refusal message, or the report's first detail, cut to HOSTILE_OUTCOME_CHARS."""
+    if kind == "report":
+        details = [line[2:] for line in answer.splitlines() if line.startswith("- ")]
+        answer = details[0] if details else answer.splitlines()[0]
+    return answer[:HOSTILE_OUTCOME_CHARS]
+
+
+def bench_hostile() -> dict[str, Any]:
+    """Each hostile attachment in a fresh child process, against the valid one-user form."""
+    from tests.hostile_files import HOSTILE, VALID_FORM
+
+    files: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="mesabot-bench-") as tmp:
+        valid = Path(tmp) / "valid_form.xlsx"
+        valid.write_bytes(VALID_FORM())
+        before = _run_child("hostile", str(valid), str(valid))
+        for hostile in HOSTILE:
+            path = Path(tmp) / f"{hostile.name}{Path(hostile.filename).suffix}"
+            path.write_bytes(hostile.build())
+            measured = _run_child("hostile", str(path), str(valid))
+            path.unlink()
+            answer = measured.pop("answer")
+            files.append(
+                {
+                    "name": hostile.name,
+                    "filename": hostile.filename,
+                    "expect": hostile.expect,
+                    "expected": hostile.expect in answer,
+                    "outcome": _outcome(measured["kind"], answer),
+                    "answer_chars": len(answer),
+                    **measured,
+                }
+            )
+        after = _run_child("hostile", str(valid), str(valid))
+    if before["kind"] != "report" or "completo y correcto" not in before["answer"]:
+        raise SystemExit(f"hostile: the valid form was not accepted: {before['answer'][:200]}")
+    baseline_s = (before["seconds"] + after["seconds"]) / 2
+    baseline_rss = max(before["peak_rss_mb"], after["peak_rss_mb"])
+    for row in files:
+        row["time_ratio"] = row["seconds"] / baseline_s
+        row["rss_ratio"] = row["peak_rss_mb"] / baseline_rss
+        row["over_time"] = row["seconds"] > HOSTILE_MAX_S
+        row["over_rss"] = row["peak_rss_mb"] > HOSTILE_MAX_RSS_MB
+    exceeding = [row["name"] for row in files if row["over_time"] or row["over_rss"]]
+    return {
+        "files": files,
+        "unexpected": [row["name"] for row in files if not row["expected"]],
+        "baseline_s": baseline_s,
+        "baseline_runs_s": [before["seconds"], after["seconds"]],
+        "baseline_peak_rss_mb": baseline_rss,
+        "baseline_rss_before_mb": before["rss_before_mb"],
+        "max_s": HOSTILE_MAX_S,
+        "max_rss_mb": HOSTILE_MAX_RSS_MB,
+        "exceeding": exceeding,
+        "within_target": not exceeding,
+    }
+
+
+def _ratio(value: float) -> str:
+    """A ratio with two significant digits below 10, whole above."""
+    return f"{value:.2g}" if value < 10 else f"{value:.0f}"
+
+
+def _hostile_table(hostile: dict[str, Any]) -> str:
+    """One row per hostile file: outcome, time, peak RSS, ratios, EXCEDE when over a limit."""
+    header = ("file", "outcome", "seconds", "peak RSS", "x time", "x RSS", "limits")
+    rows = [
+        (
+            "valid_form.xlsx (baseline)",
+            "el usuario está completo y correcto",
+            f"{hostile['baseline_s']:.4f}",
+            f"{hostile['baseline_peak_rss_mb']:.0f} MB",
+            "1",
+            "1",
+            "",
+        )
+    ]
+    for row in hostile["files"]:
+        over = [
+            name
+            for name, flag in (
+                (f"> {HOSTILE_MAX_S:.0f} s", row["over_time"]),
+                (f"> {HOSTILE_MAX_RSS_MB:.0f} MB", row["over_rss"]),
+            )
+            if flag
+        ]
+        rows.append(
+            (
+                row["name"],
+                row["outcome"],
+                f"{row['seconds']:.4f}",
+                f"{row['peak_rss_mb']:.0f} MB",
+                _ratio(row["time_ratio"]),
+                _ratio(row["rss_ratio"]),
+                f"EXCEDE ({', '.join(over)})" if over else "",
+            )
+        )
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    right = {2, 3, 4, 5}
+    lines = [header, tuple("-" * w for w in widths), *rows]
+    return "\n".join(
+        "  ".join(
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(line, widths, strict=True))
+        ).rstrip()
+        for line in lines
+    )
+
+
 def _table(rows: list[tuple[str, str, str, str]]) -> str:
     """A plain fixed-width table."""
     header = ("benchmark", "measured", "baseline", "ratio")
@@ -1164,6 +1318,32 @@ def _rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str]]
             ),
             ("classify: dateparser warm-up at start", f"{classify['warm_up_s']:.2f} s", "-", "-"),
         ]
+    hostile = results.get("hostile")
+    if hostile:
+        files = hostile["files"]
+        slowest = max(files, key=lambda row: row["seconds"])
+        largest = max(files, key=lambda row: row["peak_rss_mb"])
+        over = len(hostile["exceeding"])
+        rows += [
+            (
+                f"hostile: {len(files)} files, slowest",
+                f"{slowest['seconds']:.2f} s ({slowest['name']})",
+                f"{hostile['baseline_s'] * 1000:.1f} ms (valid one-user form)",
+                f"{slowest['time_ratio']:.0f}x",
+            ),
+            (
+                "hostile: highest peak RSS (VmHWM, own process)",
+                f"{largest['peak_rss_mb']:.0f} MB ({largest['name']})",
+                f"{hostile['baseline_peak_rss_mb']:.0f} MB (valid one-user form)",
+                f"{largest['rss_ratio']:.1f}x",
+            ),
+            (
+                f"hostile: over {HOSTILE_MAX_S:.0f} s or {HOSTILE_MAX_RSS_MB:.0f} MB",
+                f"{over} of {len(files)}",
+                "-",
+                "-",
+            ),
+        ]
     return rows
 
 
@@ -1185,6 +1365,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             results[name] = bench_cycle()
         elif name == "classify":
             results[name] = bench_classify()
+        elif name == "hostile":
+            results[name] = bench_hostile()
         else:
             results[name] = bench_ingest(args.ingest_messages, args.ingest_profile)
 
@@ -1217,6 +1399,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(
                 f"WARNING: ingestion at {ingest['pipeline_messages_per_s']:.0f} msg/s is below "
                 f"the {INGEST_TARGET:.0f} msg/s target"
+            )
+
+    hostile = results.get("hostile")
+    if hostile:
+        print("hostile attachments, each in a fresh process (read_intake + report_es):")
+        print(_hostile_table(hostile))
+        if not hostile["within_target"]:
+            print(
+                f"WARNING: {', '.join(hostile['exceeding'])} take more than {HOSTILE_MAX_S:.0f} s "
+                f"or {HOSTILE_MAX_RSS_MB:.0f} MB"
+            )
+        if hostile["unexpected"]:
+            print(
+                f"WARNING: the answer to {', '.join(hostile['unexpected'])} lacks the expected "
+                "text (see tests/hostile_files.py)"
             )
 
     total = time.perf_counter() - started

@@ -5,23 +5,27 @@ match; titles above it are skipped. Headers match without case, accents, spacing
 punctuation or text in parentheses, through each column's synonyms. Every data row is
 checked (nombre, RFC de persona física, correo, zona of the configuration, paquete 1 or 2,
 optional movimiento) and every problem becomes a ``RowError`` at the row and column Excel
-shows; ``report_es`` turns them into the reply for the requester.
+shows; ``report_es`` turns them into the reply for the requester. A request form is small, so
+it is read under ``INTAKE_LIMITS`` and holds at most ``MAX_USERS`` users.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Literal
 
 from bot.config import Config, Zone, fold_name
-from bot.documents.xlsx import Cell, Sheet, read_rows
+from bot.documents.xlsx import MIB, Cell, Limits, Sheet, read_rows
 from bot.handlers.entities import GENERIC_RFCS, valid_rfc
 
 __all__ = [
     "COLUMNS",
+    "INTAKE_LIMITS",
+    "MAX_USERS",
     "Column",
     "Intake",
     "Movement",
@@ -38,9 +42,21 @@ Movement = Literal["alta", "baja"]
 
 HEADER_MIN_MATCHES = 3
 HEADER_SCAN_ROWS = 50
+HEADER_MAX_CHARS = 200  # no column title is longer; a longer cell is never folded and compared
 # Forms are often pre-formatted far below the last user; a long empty run ends the list.
 EMPTY_RUN_STOP = 10
 SHOWN_MAX = 60
+# One request carries at most this many users; a bigger list is a directory pasted by mistake
+# or a job for several requests, and is not checked row by row.
+MAX_USERS = 500
+REPORT_MAX_ERRORS = 50  # a longer list is not read: the requester fixes the whole file anyway
+# A filled form of MAX_USERS users in its ten columns is about 5,000 cells, well under 1 MiB
+# of XML. The limits leave twenty times that for titles, instructions, pre-formatted rows and
+# other sheets, and keep the check and the read of the biggest accepted file under a second:
+# 100,000 cells in the grid the reader allocates, 50 characters of text per cell on average,
+# 20 MiB once inflated (room for a logo and styles). Other spreadsheets keep read_rows's
+# defaults (a yearly recertification may list 100,000 users).
+INTAKE_LIMITS = Limits(max_uncompressed=20 * MIB, max_cells=100_000, max_text=5_000_000)
 
 
 @dataclass(frozen=True)
@@ -195,7 +211,7 @@ def _find_header(sheet: Sheet) -> _Header | None:
     for index, row in enumerate(sheet.rows[:HEADER_SCAN_ROWS]):
         found: dict[str, tuple[int, str]] = {}
         for position, value in enumerate(row):
-            if not isinstance(value, str):
+            if not isinstance(value, str) or len(value) > HEADER_MAX_CHARS:
                 continue
             column = column_for(value)
             if column is not None and column.key not in found:
@@ -207,7 +223,7 @@ def _find_header(sheet: Sheet) -> _Header | None:
 
 def read_intake(data: bytes, config: Config) -> Intake:
     """Check and read an .xlsx attachment, then parse the form (raises SpreadsheetError)."""
-    return parse_intake(read_rows(data), config)
+    return parse_intake(read_rows(data, INTAKE_LIMITS), config)
 
 
 def parse_intake(sheets: Sequence[Sheet], config: Config) -> Intake:
@@ -242,7 +258,7 @@ def _no_header(visible: list[Sheet], hidden: list[Sheet], notes: list[str]) -> I
     if in_hidden is not None:
         message = (
             f"los encabezados del formato están en la hoja oculta «{in_hidden.name}»; por favor "
-            "muéstrela o copie los datos a una hoja visible"
+            "muéstrala o copia los datos a una hoja visible"
         )
     else:
         required = _join_es([column.label for column in COLUMNS if column.required])
@@ -258,19 +274,8 @@ def _no_header(visible: list[Sheet], hidden: list[Sheet], notes: list[str]) -> I
     )
 
 
-def _parse_rows(sheet: Sheet, header: _Header, config: Config, notes: list[str]) -> Intake:
-    """Check every non-empty row under the header."""
-    header_row = header.index + 1
-    errors = [
-        RowError(header_row, column.label, "falta esta columna obligatoria en los encabezados")
-        for column in COLUMNS
-        if column.required and column.key not in header.columns
-    ]
-    complete = not errors
-    users: list[UserRow] = []
-    seen_rfc: dict[str, int] = {}
-    seen_email: dict[str, int] = {}
-    rows_read = 0
+def _data_rows(sheet: Sheet, header: _Header) -> Iterator[tuple[int, dict[str, Cell]]]:
+    """Each non-empty row under the header (its 0-based index) with the form's cells."""
     empty_run = 0
     for index in range(header.index + 1, len(sheet.rows)):
         row = sheet.rows[index]
@@ -281,15 +286,53 @@ def _parse_rows(sheet: Sheet, header: _Header, config: Config, notes: list[str])
         if all(value is None for value in cells.values()):
             empty_run += 1
             if empty_run >= EMPTY_RUN_STOP:
-                break
+                return
             continue
         empty_run = 0
-        rows_read += 1
+        yield index, cells
+
+
+def _parse_rows(sheet: Sheet, header: _Header, config: Config, notes: list[str]) -> Intake:
+    """Check every non-empty row under the header, unless there are too many of them."""
+    header_row = header.index + 1
+    errors = [
+        RowError(header_row, column.label, "falta esta columna obligatoria en los encabezados")
+        for column in COLUMNS
+        if column.required and column.key not in header.columns
+    ]
+    data_rows = _data_rows(sheet, header)
+    rows = list(islice(data_rows, MAX_USERS + 1))
+    if len(rows) > MAX_USERS:
+        total = len(rows) + sum(1 for _ in data_rows)
+        errors.append(
+            RowError(
+                0,
+                "",
+                f"el archivo tiene {total} usuarios y una solicitud admite como máximo "
+                f"{MAX_USERS}; por favor divide la lista en archivos de hasta {MAX_USERS} "
+                "usuarios: envía el primero respondiendo a este correo y cada uno de los demás "
+                "en un correo nuevo",
+            )
+        )
+        return Intake(
+            users=[],
+            errors=errors,
+            sheet=sheet.name,
+            header_row=header_row,
+            rows_read=total,
+            notes=notes,
+        )
+    complete = not errors
+    users: list[UserRow] = []
+    seen_rfc: dict[str, int] = {}
+    seen_email: dict[str, int] = {}
+    for index, cells in rows:
         check = _RowCheck(index + 1, header, config, seen_rfc, seen_email)
         user = check.run(cells)
         errors.extend(check.errors)
         if user is not None and complete:
             users.append(user)
+    rows_read = len(rows)
     if rows_read == 0:
         errors.append(
             RowError(
@@ -471,7 +514,7 @@ def _parse_rfc(value: Cell, config: Config) -> str:
         )
     if len(rfc) == 10 and _RFC_WITHOUT_HOMOCLAVE.fullmatch(rfc):
         raise _Invalid(
-            f"el RFC «{shown}» no tiene homoclave; escriba el RFC completo, de 13 caracteres"
+            f"el RFC «{shown}» no tiene homoclave; escribe el RFC completo, de 13 caracteres"
         )
     if len(rfc) != 13:
         raise _Invalid(f"el RFC «{shown}» debe tener 13 caracteres (tiene {len(rfc)})")
@@ -587,7 +630,7 @@ def _parse_package(value: Cell, config: Config) -> int:
     if words:
         return _PACKAGE_VALUES[words[1]]
     raise _Invalid(
-        f"el paquete «{_shown(value)}» no es válido; indique 1 o 2 (Paquete 1 o Paquete 2)"
+        f"el paquete «{_shown(value)}» no es válido; indica 1 o 2 (Paquete 1 o Paquete 2)"
     )
 
 
@@ -603,7 +646,7 @@ def _parse_movement(value: Cell) -> Movement:
         return "alta"
     if first in _BAJA_WORDS:
         return "baja"
-    raise _Invalid(f"el movimiento «{_shown(value)}» no es válido; indique Alta o Baja")
+    raise _Invalid(f"el movimiento «{_shown(value)}» no es válido; indica Alta o Baja")
 
 
 # --- report -----------------------------------------------------------------------------
@@ -637,6 +680,11 @@ def _summary(intake: Intake) -> str:
     rows = intake.rows_read
     if rows == 0:
         return "En resumen: el archivo no tiene usuarios por revisar."
+    if rows > MAX_USERS:
+        return (
+            "En resumen: no revisamos a los usuarios uno por uno; lo haremos cuando cada archivo "
+            f"tenga como máximo {MAX_USERS}."
+        )
     missing = sum(1 for error in intake.errors if error.row == intake.header_row and error.column)
     if missing:
         columns = (
@@ -670,7 +718,7 @@ def _packages(users: Sequence[UserRow]) -> str:
 
 # No greeting or signature: the mail template around the text supplies them.
 def report_es(intake: Intake) -> str:
-    """The reply text for the requester: every error by row and column, then a summary."""
+    """The reply for the requester: the errors by row and column (the first ones), a summary."""
     where = f" (hoja «{intake.sheet}»)" if intake.sheet else ""
     if not intake.errors:
         count = len(intake.users)
@@ -681,21 +729,30 @@ def report_es(intake: Intake) -> str:
         )
         lines = [
             f"Revisamos el formato de solicitud de usuarios{where}: {users} "
-            f"({_packages(intake.users)}). Continuamos con el trámite y le mantendremos "
+            f"({_packages(intake.users)}). Continuamos con el trámite y te mantendremos "
             "informado."
         ]
     else:
         found = _count(len(intake.errors), "un detalle", "detalles")
+        listed = intake.errors[:REPORT_MAX_ERRORS]
+        more = len(intake.errors) - len(listed)
         lines = [
             f"Revisamos el formato de solicitud de usuarios{where} y encontramos {found} que "
             "es necesario corregir antes de continuar con el trámite:",
             "",
-            *(f"- {_error_line(error)}" for error in intake.errors),
+            *(f"- {_error_line(error)}" for error in listed),
+        ]
+        if more:
+            lines.append(
+                f"- … y {_count(more, 'un detalle más', 'detalles más')} que no listamos aquí. "
+                "Por favor revisa el archivo completo, no solo las filas de esta lista."
+            )
+        lines += [
             "",
             _summary(intake),
             "",
-            "Le agradeceremos corregir el archivo y enviarlo de nuevo respondiendo a este mismo "
-            "correo; en cuanto lo recibamos, continuamos con su solicitud.",
+            "Te agradeceremos corregir el archivo y enviarlo de nuevo respondiendo a este mismo "
+            "correo; en cuanto lo recibamos, continuamos con tu solicitud.",
         ]
     if intake.notes:
         lines.append("")

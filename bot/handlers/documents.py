@@ -13,7 +13,6 @@ from typing import Any
 
 from bot.config import Config
 from bot.documents.intake import read_intake, report_es
-from bot.documents.signed import UnacceptableDocument, check_signed, is_signed_candidate
 from bot.documents.xlsx import SpreadsheetError
 
 SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".xlsb", ".xltx", ".ods", ".csv")
@@ -84,6 +83,9 @@ def inspect_form(files: Sequence[FileIn], config: Config) -> dict[str, Any]:
 
 def inspect_signed(files: Sequence[FileIn], config: Config) -> list[dict[str, Any]]:
     """PDF or image files checked as signed documents, the likeliest letter first."""
+    # pypdf and Pillow load only when a mail brings such a file.
+    from bot.documents.signed import UnacceptableDocument, check_signed, is_signed_candidate
+
     found: list[dict[str, Any]] = []
     for file in files:
         if len(found) >= MAX_SIGNED or is_spreadsheet(file):

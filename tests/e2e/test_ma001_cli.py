@@ -80,7 +80,11 @@ def setup_folder(tmp: Path) -> Path:
     con.close()
     text = SHIPPED_CONFIG.read_text(encoding="utf-8")
     text = text.replace("trusted_authserv_ids = []", f'trusted_authserv_ids = ["{AUTHSERV}"]')
-    text += f'\n[systems.pegasus]\nadapter = "sql"\nurl = "sqlite:///{pegasus}"\n'
+    shipped = '[systems.pegasus]\nadapter = "manual"\n'
+    assert shipped in text
+    text = text.replace(
+        shipped, f'[systems.pegasus]\nadapter = "sql"\nurl = "sqlite:///{pegasus}"\n'
+    )
     (tmp / "config.toml").write_text(text, encoding="utf-8")
     return pegasus
 
@@ -186,9 +190,7 @@ def case(tmp: Path, case_id: int) -> dict[str, Any]:
 
 def act(tmp: Path, when: str, case_id: int, action: str, *args: str) -> str:
     """A specialist's command on a case; its printed line."""
-    result = ok(
-        mesabot(tmp, "case", str(case_id), action, *args, "--by", SPECIALIST, now=when)
-    )
+    result = ok(mesabot(tmp, "case", str(case_id), action, *args, "--by", SPECIALIST, now=when))
     return result.stdout
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,14 @@ from stdnum.mx import rfc as stdnum_rfc
 
 from bot.config import Config, load_config
 from bot.documents import blank_form
+from bot.documents import intake as intake_module
 from bot.documents.intake import (
     COLUMNS,
+    HEADER_MAX_CHARS,
+    INTAKE_LIMITS,
+    MAX_USERS,
+    REPORT_MAX_ERRORS,
+    Column,
     Intake,
     RowError,
     UserRow,
@@ -26,7 +33,7 @@ from bot.documents.intake import (
     read_intake,
     report_es,
 )
-from bot.documents.xlsx import Sheet, check_xlsx
+from bot.documents.xlsx import Limits, Sheet, SpreadsheetError, check_xlsx, read_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / blank_form.TEMPLATE_PATH
@@ -35,6 +42,7 @@ TEMPLATE = ROOT / blank_form.TEMPLATE_PATH
 CONFIG: Config = load_config(ROOT / "config.toml", {})
 ZONES = [zone.name for zone in CONFIG.zones]
 HEADERS = ["Nombre completo", "RFC", "Correo electrónico", "Zona", "Paquete"]
+NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 
 
 def valid(prefix: str) -> str:
@@ -162,7 +170,7 @@ def test_valid_file_with_three_users() -> None:
     assert report_es(intake) == (
         "Revisamos el formato de solicitud de usuarios (hoja «Usuarios»): los 3 usuarios están "
         "completos y correctos (2 con Paquete 1 y 1 con Paquete 2). Continuamos con el trámite "
-        "y le mantendremos informado."
+        "y te mantendremos informado."
     )
 
 
@@ -214,18 +222,16 @@ def test_every_kind_of_row_error_with_row_and_column() -> None:
         RowError(
             7,
             "RFC",
-            "el RFC «COMG600703» no tiene homoclave; escriba el RFC completo, de 13 caracteres",
+            "el RFC «COMG600703» no tiene homoclave; escribe el RFC completo, de 13 caracteres",
         ),
-        RowError(
-            7, "Paquete", "el paquete «3» no es válido; indique 1 o 2 (Paquete 1 o Paquete 2)"
-        ),
+        RowError(7, "Paquete", "el paquete «3» no es válido; indica 1 o 2 (Paquete 1 o Paquete 2)"),
         RowError(
             8,
             "RFC",
             f"el RFC «{valid('PEPJ801301H2')}» no es válido (la fecha «801301» no existe; "
             "debe ser AAMMDD)",
         ),
-        RowError(8, "Movimiento", "el movimiento «Cambio» no es válido; indique Alta o Baja"),
+        RowError(8, "Movimiento", "el movimiento «Cambio» no es válido; indica Alta o Baja"),
         RowError(9, "RFC", f"el RFC «{RFC_A}» está repetido: ya aparece en la fila 3"),
         RowError(9, "Correo", "el correo «ana@example.com» está repetido: ya aparece en la fila 3"),
         RowError(10, "Nombre", "«12345» no parece un nombre"),
@@ -245,13 +251,13 @@ def test_every_kind_of_row_error_with_row_and_column() -> None:
             "el correo «luis@example» no es válido: el dominio «example» está incompleto",
         ),
         RowError(
-            11, "Paquete", "el paquete «1.5» no es válido; indique 1 o 2 (Paquete 1 o Paquete 2)"
+            11, "Paquete", "el paquete «1.5» no es válido; indica 1 o 2 (Paquete 1 o Paquete 2)"
         ),
         RowError(12, "RFC", "el RFC «PEPJ800101001» no es válido (homoclave)"),
         RowError(
             12,
             "Paquete",
-            "el paquete «Paquete 12» no es válido; indique 1 o 2 (Paquete 1 o Paquete 2)",
+            "el paquete «Paquete 12» no es válido; indica 1 o 2 (Paquete 1 o Paquete 2)",
         ),
     ]
     report = report_es(intake)
@@ -271,8 +277,8 @@ def test_every_kind_of_row_error_with_row_and_column() -> None:
         "Las filas correctas no necesitan cambios."
     ) in lines
     assert lines[-1] == (
-        "Le agradeceremos corregir el archivo y enviarlo de nuevo respondiendo a este mismo "
-        "correo; en cuanto lo recibamos, continuamos con su solicitud."
+        "Te agradeceremos corregir el archivo y enviarlo de nuevo respondiendo a este mismo "
+        "correo; en cuanto lo recibamos, continuamos con tu solicitud."
     )
 
 
@@ -365,6 +371,166 @@ def test_generic_rfcs_are_valid_and_may_repeat() -> None:
     assert intake.errors == []
     rfcs = [user.rfc for user in intake.users]
     assert rfcs == ["XAXX010101000", "XEXX010101000", "XAXX010101000"]
+
+
+def user_rows(count: int, rfc: str = RFC_A) -> list[list[object]]:
+    """``count`` rows of users, all with the same RFC (so every row after the first has errors)."""
+    return [[f"Usuario {i}", rfc, f"u{i}@example.com", "CDMX", 1] for i in range(count)]
+
+
+def test_too_many_users_are_not_checked_one_by_one() -> None:
+    intake = intake_of(*user_rows(MAX_USERS + 1))
+    assert intake.users == []
+    assert intake.rows_read == MAX_USERS + 1
+    assert intake.errors == [
+        RowError(
+            0,
+            "",
+            f"el archivo tiene {MAX_USERS + 1} usuarios y una solicitud admite como máximo "
+            f"{MAX_USERS}; por favor divide la lista en archivos de hasta {MAX_USERS} usuarios: "
+            "envía el primero respondiendo a este correo y cada uno de los demás en un correo "
+            "nuevo",
+        )
+    ]
+    report = report_es(intake)
+    assert f"- El archivo tiene {MAX_USERS + 1} usuarios y una solicitud admite" in report
+    assert (
+        "En resumen: no revisamos a los usuarios uno por uno; lo haremos cuando cada archivo "
+        f"tenga como máximo {MAX_USERS}."
+    ) in report
+    assert len(report) < 1_000
+
+
+def test_the_users_are_counted_to_the_end_of_the_list() -> None:
+    empty: list[object] = [None] * 5
+    rows = [*user_rows(600), empty, *user_rows(40, RFC_C), *([empty] * 10), *user_rows(5)]
+    intake = intake_of(*rows)
+    assert intake.rows_read == 640
+    assert "el archivo tiene 640 usuarios" in intake.errors[0].message
+
+
+def test_a_missing_column_is_still_reported_with_too_many_users() -> None:
+    rows = [row[:4] for row in user_rows(MAX_USERS + 1)]
+    intake = intake_of(*rows, headers=HEADERS[:4])
+    assert [(error.row, error.column) for error in intake.errors] == [(1, "Paquete"), (0, "")]
+
+
+def test_exactly_max_users_are_checked() -> None:
+    rows = user_rows(MAX_USERS)
+    rows[-1][2] = "sin arroba"
+    intake = intake_of(*rows)
+    assert intake.rows_read == MAX_USERS
+    # The RFC repeated in every row but the first, and the bad e-mail of the last one.
+    assert len(intake.errors) == MAX_USERS
+    assert intake.errors[-1].message == "el correo «sin arroba» no es válido: le falta la @"
+
+
+def test_the_report_lists_the_first_errors_only() -> None:
+    intake = intake_of(*user_rows(61))
+    assert len(intake.errors) == 60
+    lines = report_es(intake).splitlines()
+    assert lines[0].endswith(
+        "encontramos 60 detalles que es necesario corregir antes de continuar con el trámite:"
+    )
+    details = [line for line in lines if line.startswith("- ")]
+    assert len(details) == REPORT_MAX_ERRORS + 1
+    last_row = REPORT_MAX_ERRORS + 2  # the header is row 1, the first user (no error) row 2
+    assert details[-2] == (
+        f"- Fila {last_row}, columna «RFC»: el RFC «{RFC_A}» está repetido: "
+        "ya aparece en la fila 2."
+    )
+    assert details[-1] == (
+        "- … y 10 detalles más que no listamos aquí. Por favor revisa el archivo completo, no solo "
+        "las filas de esta lista."
+    )
+    assert lines[-1].startswith("Te agradeceremos corregir el archivo")
+
+
+@pytest.mark.parametrize(
+    ("errors", "more"),
+    [(REPORT_MAX_ERRORS, None), (REPORT_MAX_ERRORS + 1, "- … y un detalle más ")],
+)
+def test_the_report_cap_is_exact(errors: int, more: str | None) -> None:
+    intake = intake_of(*user_rows(errors + 1))
+    assert len(intake.errors) == errors
+    details = [line for line in report_es(intake).splitlines() if line.startswith("- ")]
+    if more is None:
+        assert len(details) == errors
+    else:
+        assert len(details) == REPORT_MAX_ERRORS + 1
+        assert details[-1].startswith(more)
+
+
+def test_a_cell_longer_than_any_header_is_not_one() -> None:
+    longest = "Nombre completo".ljust(HEADER_MAX_CHARS)
+    found = intake_of(
+        ["Ana López", RFC_A, "ana@example.com", "Acapulco", 1], headers=[longest, *HEADERS[1:]]
+    )
+    assert found.errors == []
+    skipped = intake_of(
+        ["Ana López", RFC_A, "ana@example.com", "Acapulco", 1],
+        headers=[longest + " ", *HEADERS[1:]],
+    )
+    assert skipped.errors == [
+        RowError(1, "Nombre completo", "falta esta columna obligatoria en los encabezados")
+    ]
+
+
+def test_long_cells_are_not_folded_when_looking_for_the_header(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    folded: list[int] = []
+    real = intake_module.column_for
+
+    def spy(header: str) -> Column | None:
+        """column_for, remembering how long a text it was given."""
+        folded.append(len(header))
+        return real(header)
+
+    monkeypatch.setattr(intake_module, "column_for", spy)
+    rows = [["x" * 1_000_000, "y" * 300], *([["otra nota"]] * 60)]
+    intake = parse_intake([sheet_of(rows)], CONFIG)
+    assert intake.header_row == 0
+    assert folded and max(folded) <= HEADER_MAX_CHARS
+
+
+def test_the_form_is_read_under_its_own_limits() -> None:
+    """read_rows accepts a grid of 130,000 cells; a request form may not hold one."""
+    data = form_bytes(
+        [HEADERS, ["Ana López", RFC_A, "ana@example.com", "Acapulco", 1]],
+        edit=lambda workbook: workbook.active.cell(row=5000, column=26, value="x"),
+    )
+    read_rows(data)
+    with pytest.raises(SpreadsheetError) as caught:
+        read_intake(data, CONFIG)
+    assert caught.value.kind == "too_many_cells"
+    assert "demasiados datos" in caught.value.reason_es
+    assert INTAKE_LIMITS.max_cells < Limits().max_cells
+    assert INTAKE_LIMITS.max_text < Limits().max_text
+    assert INTAKE_LIMITS.max_uncompressed < Limits().max_uncompressed
+
+
+def test_the_form_text_limit_counts_inline_strings() -> None:
+    """Six million characters of inline text: fine for read_rows, too much for a form."""
+    cells = "".join(
+        f'<row r="{row}"><c r="A{row}" t="inlineStr"><is><t>{"x" * 30_000}</t></is></c></row>'
+        for row in range(1, 201)
+    )
+    sheet = f'<worksheet xmlns="{NS}"><sheetData>{cells}</sheetData></worksheet>'
+    source = zipfile.ZipFile(io.BytesIO(form_bytes([HEADERS])))
+    out = io.BytesIO()
+    with source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            if info.filename == "xl/worksheets/sheet1.xml":
+                # Stored: that much repeated text would otherwise be refused for its ratio.
+                target.writestr(info.filename, sheet, compress_type=zipfile.ZIP_STORED)
+            else:
+                target.writestr(info.filename, source.read(info))
+    data = out.getvalue()
+    check_xlsx(data)
+    with pytest.raises(SpreadsheetError) as caught:
+        read_intake(data, CONFIG)
+    assert caught.value.kind == "too_much_text"
 
 
 # --- synonyms and tolerant values -------------------------------------------------------
@@ -521,8 +687,8 @@ def test_header_only_in_a_hidden_sheet() -> None:
         RowError(
             0,
             "",
-            "los encabezados del formato están en la hoja oculta «Datos»; por favor muéstrela o "
-            "copie los datos a una hoja visible",
+            "los encabezados del formato están en la hoja oculta «Datos»; por favor muéstrala o "
+            "copia los datos a una hoja visible",
         )
     ]
 

@@ -17,7 +17,9 @@ from typing import Any
 import openpyxl
 import pytest
 
+from bot.documents import xlsx
 from bot.documents.xlsx import (
+    MAX_BYTES,
     OLE2_MAGIC,
     Limits,
     Sheet,
@@ -345,7 +347,7 @@ def test_zip_that_is_not_a_workbook() -> None:
 def test_ole2_file_is_an_old_xls_or_a_password_protected_workbook() -> None:
     error = refused(OLE2_MAGIC + bytes(4096))
     assert error.kind == "ole"
-    assert "guárdelo como .xlsx sin contraseña" in error.reason_es
+    assert "guárdalo como .xlsx sin contraseña" in error.reason_es
     assert ".xls" in error.reason_es
 
 
@@ -421,7 +423,9 @@ def test_content_types_with_a_dtd_are_refused() -> None:
         '<!ENTITY lol2 "&lol;&lol;&lol;&lol;">]><Types>&lol2;</Types>'
     )
     data = rezip(workbook_bytes(), replace={"[Content_Types].xml": laughs.encode()})
-    assert refused(data).kind == "corrupt"
+    error = refused(data)
+    assert error.kind == "dtd"
+    assert "por seguridad" in error.reason_es
 
 
 # --- sizes and zip bombs ----------------------------------------------------------------
@@ -556,6 +560,16 @@ def test_far_styled_empty_cells_do_not_count() -> None:
     assert sheet.rows == ((1,),)
 
 
+def test_far_more_empty_cells_than_the_grid_may_hold_are_refused() -> None:
+    """An empty formatted cell or row costs the scan and the reader a step all the same."""
+    rows = "".join(
+        f'<row r="{i}"><c r="A{i}" s="1"/><c r="B{i}" s="1"/></row>' for i in range(1, 101)
+    )
+    data = with_sheet_xml(workbook_bytes(), rows)
+    assert refused(data, max_cells=149).kind == "too_many_cells"
+    check_xlsx(data, Limits(max_cells=150))  # 300 tags: twice the grid the limit allows
+
+
 def test_shared_string_copied_into_many_cells_is_refused() -> None:
     long_text = "".join(random.Random(2).choices(string.ascii_letters, k=20_000))
     cells = "".join(f'<row r="{i}"><c r="A{i}" t="s"><v>0</v></c></row>' for i in range(1, 201))
@@ -573,3 +587,311 @@ def test_shared_strings_read_back() -> None:
     )
     [sheet] = read_rows(data)
     assert sheet.rows == (("Nombre", "Ana"),)
+
+
+def test_size_is_shown_in_megabytes_of_a_million_bytes() -> None:
+    error = refused(b"PK\x03\x04" + bytes(2_496_000), max_bytes=2_000_000)
+    assert error.kind == "too_large"
+    assert error.reason_es.startswith(
+        "El archivo pesa 2.5 MB y el máximo que podemos revisar es de 2 MB. Por favor envía"
+    )
+    assert MAX_BYTES == 25_000_000
+
+
+def test_messages_address_the_requester_as_tu() -> None:
+    formal = ("envíe", "guárdelo", "ábralo", "quite", "guarde", "revise", "su solicitud")
+    for message in xlsx._MESSAGES.values():
+        assert not any(word in message for word in formal), message
+
+
+# --- declarations -----------------------------------------------------------------------
+
+
+def with_part(data: bytes, name: str, content: bytes, *, stored: bool = False) -> bytes:
+    """The archive with one part replaced or added, deflated unless ``stored``."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            if info.filename != name:
+                target.writestr(info.filename, source.read(info))
+        method = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+        target.writestr(name, content, compress_type=method)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "declaration",
+    ['<!DOCTYPE worksheet [<!ENTITY a "b">]>', "<!doctype worksheet>", '<!ENTITY a "b">'],
+    ids=["dtd", "lower-case", "entity-alone"],
+)
+@pytest.mark.parametrize(
+    "part", [SHEET, "xl/styles.xml", "xl/sharedStrings.xml", "docProps/custom.xml"]
+)
+def test_a_declaration_in_any_part_is_refused(part: str, declaration: str) -> None:
+    content = f'<?xml version="1.0" encoding="UTF-8"?>\n{declaration}<root/>'.encode()
+    error = refused(with_part(workbook_bytes(), part, content))
+    assert error.kind == "dtd"
+    assert "La estructura interna del archivo es anómala y, por seguridad" in error.reason_es
+    with pytest.raises(UnsafeSpreadsheet):
+        read_rows(with_part(workbook_bytes(), part, content))
+
+
+@pytest.mark.parametrize("offset", [1, 4, 8, 9])
+def test_a_declaration_across_two_chunks_is_refused(offset: int) -> None:
+    """Stored parts are read in 64 KiB chunks: put the declaration across the first cut."""
+    content = b" " * (64 * 1024 - offset) + b"<!DOCTYPE x>" + b"<root/>"
+    data = with_part(workbook_bytes(), "xl/styles.xml", content, stored=True)
+    assert refused(data).kind == "dtd"
+
+
+def test_comments_and_cdata_are_not_declarations() -> None:
+    data = with_sheet_xml(
+        workbook_bytes(),
+        '<!-- escrito a mano --><row r="1"><c r="A1" t="inlineStr"><is><t><![CDATA[a<b]]>'
+        "</t></is></c></row>",
+    )
+    check_xlsx(data)
+    [sheet] = read_rows(data)
+    assert sheet.rows == (("a<b",),)
+
+
+# --- cell text --------------------------------------------------------------------------
+
+
+def inline(ref: str, text: str) -> str:
+    """An inline-string cell."""
+    return f'<c r="{ref}" t="inlineStr"><is><t>{text}</t></is></c>'
+
+
+def test_inline_strings_count_toward_the_text_limit() -> None:
+    rows = "".join(f'<row r="{i}">{inline(f"A{i}", "x" * 1000)}</row>' for i in range(1, 101))
+    data = with_sheet_xml(workbook_bytes(), rows)
+    error = refused(data, max_text=50_000)
+    assert error.kind == "too_much_text"
+    assert "demasiados datos" in error.reason_es
+    check_xlsx(data, Limits(max_text=200_000))
+
+
+def test_formula_text_and_untyped_values_count_toward_the_text_limit() -> None:
+    """calamine keeps a t="str" value as text, and an untyped one that is not a number."""
+    rows = "".join(
+        f'<row r="{i}"><c r="A{i}" t="str"><f>REPT("x",900)</f><v>{"x" * 900}</v></c>'
+        f'<c r="B{i}"><v>{"y" * 900}</v></c></row>'
+        for i in range(1, 51)
+    )
+    data = with_sheet_xml(workbook_bytes(), rows)
+    assert refused(data, max_text=80_000).kind == "too_much_text"
+    check_xlsx(data, Limits(max_text=100_000))
+
+
+def test_inline_string_bomb_is_refused_for_its_text() -> None:
+    from tests.hostile_files import inline_string_bomb
+
+    assert refused(inline_string_bomb()).kind == "too_much_text"
+
+
+TOO_LONG = 32_768
+CELLS_OVER_THE_LIMIT = {
+    "inline": inline("A1", "x" * TOO_LONG),
+    "formula-text": f'<c r="A1" t="str"><f>A2</f><v>{"x" * TOO_LONG}</v></c>',
+    "untyped": f'<c r="A1"><v>{"x" * TOO_LONG}</v></c>',
+    "rich-text-runs": (
+        f'<c r="A1" t="inlineStr"><is><r><t>{"x" * 20_000}</t></r>'
+        f"<r><rPr><b/></rPr><t>{'y' * 20_000}</t></r></is></c>"
+    ),
+    "cdata": f'<c r="A1" t="inlineStr"><is><t><![CDATA[{"<" * TOO_LONG}]]></t></is></c>',
+    # The reader takes all the text up to the real </t>: neither one in a quoted attribute
+    # nor one in a comment ends it.
+    "end-tag-in-attribute": (
+        f'<c r="A1" t="inlineStr"><is><t>{"x" * 20_000}<x y="</t>"/>{"x" * 20_000}</t></is></c>'
+    ),
+    "end-tag-in-comment": (
+        f'<c r="A1" t="inlineStr"><is><t>{"x" * 20_000}<!-- </t> -->{"x" * 20_000}</t></is></c>'
+    ),
+    "no-row": inline("B7", "x" * 40_000),
+}
+
+
+@pytest.mark.parametrize("cell", CELLS_OVER_THE_LIMIT.values(), ids=CELLS_OVER_THE_LIMIT.keys())
+def test_a_cell_over_excels_limit_is_refused(cell: str) -> None:
+    sheet_data = cell if "B7" in cell else f'<row r="1">{cell}</row>'
+    error = refused(with_sheet_xml(workbook_bytes(), sheet_data))
+    assert error.kind == "cell_too_long"
+    assert "más de 32,767 caracteres" in error.reason_es
+    assert "Por favor revisa que cada dato esté en su propia celda" in error.reason_es
+
+
+def test_a_shared_string_over_excels_limit_is_refused() -> None:
+    data = with_shared_strings(
+        workbook_bytes(), ["x" * TOO_LONG], '<row r="1"><c r="A1" t="s"><v>0</v></c></row>'
+    )
+    assert refused(data).kind == "cell_too_long"
+
+
+ENTITIES = {"&amp;": "&", "&lt;": "<", "&gt;": ">", "&#65;": "A", "&#x00F1;": "ñ"}
+MIXED = random.Random(7).choices(list(ENTITIES), k=32_767)
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("x" * 32_767, "x" * 32_767),
+        ("ñ" * 32_767, "ñ" * 32_767),
+        ("".join(MIXED), "".join(ENTITIES[entity] for entity in MIXED)),
+    ],
+    ids=["ascii", "two-byte-utf8", "entities"],
+)
+def test_a_cell_at_excels_limit_is_read(written: str, read: str) -> None:
+    """The limit is on characters, not on the bytes that encode them."""
+    data = with_sheet_xml(workbook_bytes(), f'<row r="1">{inline("A1", written)}</row>')
+    check_xlsx(data)
+    [sheet] = read_rows(data)
+    assert sheet.rows == ((read,),)
+
+
+def test_the_giant_cell_is_refused_without_reading_it_all() -> None:
+    from tests.hostile_files import giant_cell
+
+    tracemalloc.start()
+    try:
+        error = refused(giant_cell())
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert error.kind == "cell_too_long"
+    assert peak < 4 * 1024 * 1024
+
+
+# --- how the scan follows the reader ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "attributes", ['r="A1" r="XFD1048576"', 'r="XFD1048576" r="A1"'], ids=["last", "first"]
+)
+def test_a_duplicated_reference_counts_at_its_farthest(attributes: str) -> None:
+    """calamine reads the last of two r attributes."""
+    data = with_sheet_xml(workbook_bytes(), f'<row r="1"><c {attributes}><v>1</v></c></row>')
+    assert refused(data).kind == "too_many_cells"
+
+
+def test_a_tag_longer_than_any_workbook_writes_is_refused() -> None:
+    noise = "".join(random.Random(3).choices(string.ascii_letters, k=1_100_000))
+    data = with_sheet_xml(workbook_bytes(), f'<row r="1"><c r="A1" x="{noise}"><v>1</v></c></row>')
+    error = refused(data)
+    assert error.kind == "long_markup"
+    assert "por seguridad" in error.reason_es
+
+
+def test_cells_in_comments_and_quoted_attributes_are_not_missed_nor_invented() -> None:
+    far = '<row r="1048576"><c r="XFD1048576"><v>1</v></c></row>'
+    hidden = with_sheet_xml(
+        workbook_bytes(), f'<row r="1"><c r="A1"><v>1</v></c></row><!--{far}-->'
+    )
+    check_xlsx(hidden)  # calamine skips comments too
+    quoted = with_sheet_xml(
+        workbook_bytes(), f'<row r="1" x="<!--"><c r="A1"><v>1</v></c></row>{far}<x y="-->"/>'
+    )
+    assert refused(quoted).kind == "too_many_cells"
+
+
+def random_sheet_data(rng: random.Random, *, plain: bool) -> str:
+    """Rows of cells of every kind; ``plain`` keeps to the layout Excel and openpyxl write."""
+    rows = []
+    row = 0
+    for _ in range(rng.randint(1, 120)):
+        row += rng.choice([1, 1, 1, 2, 40])
+        explicit_row = plain or rng.random() < 0.8
+        cells = []
+        column = 0
+        for _ in range(rng.randint(0, 12)):
+            column += rng.choice([1, 1, 1, 3])
+            letters = "".join(
+                string.ascii_uppercase[(n - 1) % 26] for n in (column // 26, column % 26 or 26) if n
+            )
+            ref = f' r="{letters}{row}"' if plain or rng.random() < 0.8 else ""
+            style = rng.choice(["", ' s="1"'])
+            kind = rng.randrange(9)
+            text = "".join(rng.choices("abcñ &<>", k=rng.randint(0, 30)))
+            text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            if kind == 0:
+                cells.append(f"<c{ref}{style}/>")
+            elif kind == 1:
+                cells.append(f"<c{ref}{style}></c>")
+            elif kind == 2:
+                cells.append(f'<c{ref} t="s"><v>{rng.randrange(4)}</v></c>')
+            elif kind == 3:
+                cells.append(f'<c{ref}{style} t="inlineStr"><is><t>{text}</t></is></c>')
+            elif kind == 4:
+                space = ' xml:space="preserve"'
+                cells.append(
+                    f'<c{ref} t="inlineStr"><is><r><t{space}>{text}</t></r><r><t>x</t></r></is></c>'
+                )
+            elif kind == 5:
+                cells.append(f'<c{ref} t="str"><f>A1&amp;"x"</f><v>{text}</v></c>')
+            elif kind == 6:
+                cells.append(f"<c{ref}><f>1+1</f><v>2</v></c>")
+            elif kind == 7 and not plain:
+                cells.append(f'<c{ref}\n t="inlineStr"><is><t><![CDATA[{text}]]></t></is></c>')
+            else:
+                cells.append(f"<c{ref}{style}><v>{rng.randrange(10**6)}</v></c>")
+        spans = f' spans="1:{max(column, 1)}"' if rng.random() < 0.5 else ""
+        number = f' r="{row}"' if explicit_row else ""
+        rows.append(f"<row{number}{spans}>{''.join(cells)}</row>")
+    return "".join(rows)
+
+
+def scan(xml: bytes, chunk: int) -> tuple[int, int, int, int]:
+    """The scan's grid, text and cell and row tags for one part fed in chunks."""
+    scanner = xlsx._CellScan([5, 0, 12, 3])
+    for start in range(0, len(xml), chunk):
+        scanner.feed(xml[start : start + chunk])
+    scanner.close()
+    return scanner.max_row, scanner.max_col, scanner.text, scanner.tags
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_shortcuts_count_as_the_tags_do(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks counted in bulk and cells taken whole give what following every tag gives."""
+    rng = random.Random(seed)
+    plain = seed % 2 == 0
+    sheet_data = random_sheet_data(rng, plain=plain)
+    xml = f'<?xml version="1.0"?>\n<worksheet xmlns="{NS}"><sheetData>{sheet_data}</sheetData>'
+    xml += '<pageMargins left="0.7" right="0.7"/></worksheet>'
+    data = xml.encode()
+    chunk = rng.choice([7, 100, 1000, 70_000])
+    bulk: list[bool] = []
+    in_bulk = xlsx._CellScan._plain
+
+    def counted(self: Any, block: bytes) -> bool:
+        """The bulk count, remembering whether it took the block."""
+        bulk.append(in_bulk(self, block))
+        return bulk[-1]
+
+    monkeypatch.setattr(xlsx._CellScan, "_plain", counted)
+    full = scan(data, chunk)
+    if plain and chunk >= 1000 and len(data) > 2 * chunk:
+        assert any(bulk)
+    monkeypatch.setattr(xlsx._CellScan, "_plain", lambda self, block: False)
+    whole_cells = scan(data, chunk)
+    if plain and "<c " in sheet_data:
+        assert any(token.lastgroup == "cell" for token in xlsx._TOKEN.finditer(data))
+    monkeypatch.setattr(xlsx, "_TOKEN", xlsx._TOKEN_IN_TEXT)
+    assert scan(data, chunk) == whole_cells == full
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_scan_covers_what_calamine_reads(seed: int) -> None:
+    """The grid the scan predicts is never smaller than the one the reader builds."""
+    rng = random.Random(seed)
+    sheet_data = random_sheet_data(rng, plain=seed % 2 == 0)
+    data = with_shared_strings(workbook_bytes(), ["uno", "", "doce letras.", "tre"], sheet_data)
+    grid = scan(entry(data, SHEET), 1000)
+    try:
+        [sheet] = read_rows(data)
+    except UnreadableSpreadsheet:
+        return
+    assert grid[0] >= len(sheet.rows)
+    assert grid[1] >= max((len(row) for row in sheet.rows), default=0)
+    if seed % 2 == 0:
+        assert grid[:2] == (len(sheet.rows), max((len(row) for row in sheet.rows), default=0))
