@@ -465,6 +465,28 @@ def tasks(
 
 
 @cli.command()
+def task(
+    ctx: typer.Context,
+    task_id: Annotated[int, typer.Argument(metavar="ID", help="Número de tarea.")],
+    action: Annotated[str, typer.Argument(metavar="done", help="«done»: la tarea quedó hecha.")],
+    note: Annotated[str, typer.Option("--note", help="Qué se hizo.")] = "",
+    by: Annotated[str | None, typer.Option("--by", metavar="EMAIL", help="Quién la hizo.")] = None,
+) -> None:
+    """Marca como hecha una tarea que no avanza su caso (p. ej. un cambio a mano en Pegasus)."""
+    from bot.workflow import UnknownTask
+
+    if action != "done":
+        _fail(f"Acción desconocida para una tarea: {action!r}; use «done».")
+    app = _app(ctx)
+    try:
+        with app.db.transaction() as s:
+            done = app.workflow.complete_task(s, task_id, _actor(by), note, app.clock.now())
+    except UnknownTask:
+        _fail(f"No existe la tarea abierta {task_id}.")
+    typer.echo(f"Tarea #{task_id} hecha ({done}).")
+
+
+@cli.command()
 def rules(
     code: Annotated[str | None, typer.Argument(metavar="[CODE]", help="Proceso.")] = None,
     mermaid: Annotated[bool, typer.Option("--mermaid", help="Diagrama stateDiagram-v2.")] = False,

@@ -101,6 +101,10 @@ class UnknownCase(LookupError):
     """No case has this id."""
 
 
+class UnknownTask(LookupError):
+    """No open task has this id."""
+
+
 def case_tag(process: str, case_id: int) -> str:
     """The subject tag that threads mail to a case, e.g. '[MA-006 #7]'."""
     return f"[{process} #{case_id}]"
@@ -806,6 +810,29 @@ class Workflow:
             CaseLink(case_id=opened.id, other_id=case.id, relation=effect.relation, created_at=now)
         )
         case.data = {**case.data, "convertido_en": f"{opened.process} #{opened.id}"}
+
+    def complete_task(
+        self, session: Session, task_id: int, actor: str, note: str, now: datetime
+    ) -> str:
+        """Mark one open task done and record it in its case's history; returns its title."""
+        task = session.get(Task, task_id)
+        if task is None or task.status != "open":
+            raise UnknownTask(task_id)
+        task.status, task.completed_at, task.completed_by = "done", now, actor
+        case = session.get(Case, task.case_id) if task.case_id is not None else None
+        session.add(
+            Event(
+                case_id=task.case_id,
+                at=now,
+                kind="task_done",
+                from_state=case.state if case else None,
+                to_state=case.state if case else None,
+                actor=actor,
+                steps=[],
+                detail={"task": task.id, "title": task.title, **({"nota": note} if note else {})},
+            )
+        )
+        return task.title
 
     @staticmethod
     def _complete_tasks(

@@ -74,6 +74,7 @@ class Ingest:
     notes: list[str] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
     files: list[FileIn] = field(default_factory=list)  # the attachments kept, with bytes
+    skipped: list[str] = field(default_factory=list)  # attachments dropped, and why (Spanish)
     process: str = DEFAULT_PROCESS  # the case's process, or the one claiming a new mail
     facts: dict[str, object] = field(default_factory=dict)
     authenticated: bool = False
@@ -170,6 +171,11 @@ def record_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
             continue  # logos and signature images
         if len(att.content) > limit:
             ing.notes.append(f"adjunto {att.filename} omitido: excede {cfg.max_attachment_mb} MB")
+            # Said to the sender by the process that wanted the file (e.g. the Excel form).
+            ing.skipped.append(
+                f"«{att.filename}» pesa {len(att.content) / 1_000_000:.1f} MB y el máximo "
+                f"que podemos recibir es de {cfg.max_attachment_mb} MB"
+            )
             continue
         if message.id is None:
             s.flush()  # the attachment rows need the message's id
@@ -216,9 +222,11 @@ def claim_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
 def inspect_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
     """Read the attachments the process needs (the Excel form, signed letters) as facts."""
     wanted = env.workflow.process(ing.process).inspects
-    if not wanted or not ing.files:
+    if not wanted or not (ing.files or ing.skipped):
         return
     ing.facts = inspect(ing.files, wanted, env.workflow.config)
+    if ing.skipped:
+        ing.facts["omitidos"] = list(ing.skipped)
     if ing.message is not None:
         ing.message.detail = {**ing.message.detail, "facts": _summary(ing.facts)}
 

@@ -159,6 +159,11 @@ class Context:
     calendar: BusinessCalendar
     settings: Mapping[str, Any]
 
+    @property
+    def wait_start(self) -> datetime:
+        """When a wait on someone outside the team starts: our mail to them leaves in hours."""
+        return self.calendar.next_opening(self.now)
+
 
 @dataclass(frozen=True)
 class Outcome:

@@ -141,8 +141,11 @@ def _decide(process: Process, t: Transition, ctx: Context) -> Decision:
     arm: list[TimerArm] = []
     cancel: list[str] = []
     if target != source:
+        # Waiting on someone outside the team counts from when our mail reaches them: mail
+        # to them is held until the next opening (a letter sent Friday night leaves Monday).
+        origin = ctx.wait_start if target_state.waiting_on else ctx.now
         arm.extend(
-            TimerArm(d.kind, d.delay(ctx.settings).due(ctx.now, ctx.calendar), "state")
+            TimerArm(d.kind, d.delay(ctx.settings).due(origin, ctx.calendar), "state")
             for d in target_state.timers
         )
     elif ctx.trigger.on.kind == "timer":

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Literal
 
 from bot.rules.common import add_note, answer_auto, assign
@@ -67,8 +68,15 @@ def _fold(text: str) -> str:
 _MOVE = r"(?:alta|altas|baja|bajas|dar de alta|dar de baja|alta/baja)"
 _WHO = r"(?:usuari[oa]s?|cuentas?|accesos?|met|administrativ[oa]s?|personal|asistentes?)"
 _REQUEST = re.compile(rf"\b{_MOVE}\b.{{0,60}}\b{_WHO}\b|\b{_WHO}\b.{{0,60}}\b{_MOVE}\b")
+# In the body a request must be asked for: "mi cuenta aparece dada de baja" is a problem
+# to solve (MA-006), "solicito dar de baja a ..." is a request.
+_ASKED = re.compile(
+    r"\b(?:solicit\w*|favor de|necesit\w*|requier\w*|requerimos|pid\w*|pedimos|"
+    r"podr[ií]an|pueden|apoyo con|ayuda con|tramit\w*|gestion\w*)\b\W+(?:\w+\W+){0,5}?"
+    r"(?:dar de )?(?:alta|altas|baja|bajas)\b"
+)
 _FORM_NAME = re.compile(r"(alta|baja|usuari|solicitud|formato)")
-_SPREADSHEET = (".xlsx", ".xlsm", ".xls")
+_SPREADSHEET = (".xlsx", ".xlsm", ".xls", ".csv", ".ods")
 # Agents have a process of their own (MA-002): "Excluye agentes de seguros".
 _AGENT = re.compile(r"\bagentes?\b")
 
@@ -76,10 +84,10 @@ _AGENT = re.compile(r"\bagentes?\b")
 def claims(mail: NewMail) -> bool:
     """A new mail asking for the alta or baja of an administrative or promotoría user."""
     subject = _fold(mail.subject)
-    text = f"{subject}\n{_fold(mail.body[:3000])}"
-    if _AGENT.search(subject):
+    opening = _fold(mail.body[:3000])
+    if _AGENT.search(subject) or _AGENT.search(opening[:500]):
         return False
-    if _REQUEST.search(text):
+    if _REQUEST.search(subject) or _ASKED.search(opening):
         return True
     return any(
         name.lower().endswith(_SPREADSHEET) and _FORM_NAME.search(_fold(name))
@@ -186,9 +194,9 @@ def _good_files(ctx: Context) -> list[Mapping[str, Any]]:
 
 
 def custody_complete(ctx: Context) -> bool:
-    """Paso 24: these scans cover every user still missing one."""
-    good = _good_files(ctx)
-    return bool(good) and len(good) >= len(_custody_pending(ctx))
+    """Paso 24: with these scans no user's signed custodia is missing."""
+    matched = _match_custody(ctx)
+    return bool(_good_files(ctx)) and all(str(u["rfc"]) in matched for u in _users(ctx))
 
 
 def custody_partial(ctx: Context) -> bool:
@@ -216,9 +224,16 @@ def _knowledge(ctx: Context, outcome: str) -> RecordKnowledge:
     )
 
 
-def _date(ctx: Context, delay_key: str) -> str:
-    """A date announced to someone, ISO, a process setting's delay from now."""
-    return ctx.calendar.local(ctx.settings[delay_key].due(ctx.now, ctx.calendar)).date().isoformat()
+def _date(ctx: Context, delay_key: str, start: datetime | None = None) -> str:
+    """A date announced to someone (ISO): a setting's delay from the start of the wait."""
+    due = ctx.settings[delay_key].due(start or ctx.wait_start, ctx.calendar)
+    return ctx.calendar.local(due).date().isoformat()
+
+
+def _form_wait_start(ctx: Context) -> datetime:
+    """When the wait for a valid form began (the close date counts from there)."""
+    since = ctx.case.data.get("datos_desde")
+    return datetime.fromisoformat(since) if since else ctx.wait_start
 
 
 # --- actions ----------------------------------------------------------------------------
@@ -259,20 +274,28 @@ def ask_for_form(ctx: Context) -> Outcome:
     """Paso 4: the Excel is missing or wrong; every error by row and column, or the blank form."""
     form = _form(ctx)
     missing = form.get("estado", "ausente") == "ausente"
+    # A second wrong file keeps the first deadline: the close timer is not re-armed.
+    since = _form_wait_start(ctx)
+    skipped = ctx.trigger.facts.get("omitidos", [])
     mail = SendMail(
         to=("@requester",),
         template="MA-001/datos_incompletos",
         context={
             "informe": form.get("informe", ""),
             "falta_archivo": missing,
-            "fecha_cierre": _date(ctx, "data_close"),
+            "omitidos": list(skipped) if isinstance(skipped, list) else [],
+            "fecha_cierre": _date(ctx, "data_close", since),
         },
         auto=answer_auto(ctx),
         reply=True,
         immediate=True,
         attachments=(BLANK_FORM,) if missing else (),
     )
-    return Outcome(effects=(mail,), detail={"formulario": form.get("estado", "ausente")})
+    return Outcome(
+        effects=(mail,),
+        data={"datos_desde": since.isoformat()},
+        detail={"formulario": form.get("estado", "ausente")},
+    )
 
 
 def remind_form(ctx: Context) -> Outcome:
@@ -280,7 +303,7 @@ def remind_form(ctx: Context) -> Outcome:
     mail = SendMail(
         to=("@requester",),
         template="MA-001/recordatorio_datos",
-        context={"fecha_cierre": _date(ctx, "data_close_after_reminder")},
+        context={"fecha_cierre": _date(ctx, "data_close", _form_wait_start(ctx))},
         auto="auto-generated",
         attachments=(BLANK_FORM,),
     )
@@ -526,15 +549,18 @@ def escalate_custody(ctx: Context) -> Outcome:
 
 
 def _match_custody(ctx: Context) -> dict[str, str]:
-    """Assign the received scans to users: the sender's own first, then in form order."""
+    """RFC -> scan: a user's own mail covers that user; anyone else's, the missing in order."""
     received = dict(ctx.case.data.get("custodias", {}))
     pending = _custody_pending(ctx)
+    good = _good_files(ctx)
     by_mail = {str(u["correo"]).lower(): str(u["rfc"]) for u in _users(ctx)}
     own = by_mail.get(ctx.trigger.actor.lower())
-    if own in pending:
-        pending.remove(own)
-        pending.insert(0, own)
-    for rfc, file in zip(pending, _good_files(ctx), strict=False):
+    if own is not None:
+        # A user signs for themselves only, however many pages or photos they attach.
+        if own in pending and good:
+            received[own] = str(good[0]["sha"])
+        return received
+    for rfc, file in zip(pending, good, strict=False):
         received[rfc] = str(file["sha"])
     return received
 
@@ -1229,8 +1255,6 @@ PROCESS = Process(
     settings={
         "data_reminder": business_days(2),
         "data_close": business_days(5),
-        # What the reminder announces: the close comes this long after it.
-        "data_close_after_reminder": business_days(3),
         "signature_reminder": business_days(1),
         "signature_escalation": business_days(3),
         "task_reminder": business_days(2),

@@ -34,7 +34,7 @@ TICKET_TYPES = ("gestion_cuentas", "acceso", "consultas", "soporte_tecnico")
 def _close_date(ctx: Context) -> str:
     """The automatic-close date announced to the requester, in ISO form."""
     days = ctx.settings["validation_close"]
-    return ctx.calendar.local(days.due(ctx.now, ctx.calendar)).date().isoformat()
+    return ctx.calendar.local(days.due(ctx.wait_start, ctx.calendar)).date().isoformat()
 
 
 def _knowledge(ctx: Context, outcome: str) -> RecordKnowledge:

@@ -70,6 +70,7 @@ EXTRA: dict[str, dict[str, Any]] = {
     "MA-001/datos_incompletos": {
         "informe": "Fila 2, columna «RFC»: ...",
         "falta_archivo": False,
+        "omitidos": [],
         "fecha_cierre": "2026-11-30",
     },
     "MA-001/recordatorio_datos": {"fecha_cierre": "2026-11-30"},
