@@ -28,7 +28,7 @@ from bot.handlers.intents import UNKNOWN, Classifier, classify
 from bot.handlers.parse import MailParseError, ParsedMail, parse_mail
 from bot.handlers.quotes import strip_reply
 from bot.rules import PROCESSES
-from bot.rules.dsl import NewMail, event, intent
+from bot.rules.dsl import NewMail, On, Trigger, event, intent
 from bot.rules.effects import SendMail
 from bot.workflow import SYSTEM_ACTOR, Workflow, plain_subject
 from storage.archive import Archive
@@ -289,14 +289,7 @@ def route_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
     text = ing.body or p.subject
     if case is None or case.closed_at is not None:
         previous = case
-        trigger = wf.trigger(
-            event("abrir"),
-            p.sender,
-            text=text,
-            message_id=p.message_id,
-            facts=ing.facts,
-            authenticated=ing.authenticated,
-        )
+        trigger = _trigger(ing, wf, event("abrir"), text)
         opened, _ = wf.open_case(
             s,
             ing.process,
@@ -326,30 +319,28 @@ def route_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
     on = intent(ing.intent) if ing.intent in proc.accepted_intents(case.state) else None
     from_requester = p.sender == case.requester
     if on is not None and from_requester:
-        trigger = wf.trigger(
-            on,
-            p.sender,
-            text=text,
-            message_id=p.message_id,
-            entities=ing.entities,
-            facts=ing.facts,
-            authenticated=ing.authenticated,
-        )
+        trigger = _trigger(ing, wf, on, text)
         wf.handle(s, case, trigger, ing.now)
     elif any(t.on == event("mensaje") for t in proc.outgoing(case.state)):
-        trigger = wf.trigger(
-            event("mensaje"),
-            p.sender,
-            text=text,
-            message_id=p.message_id,
-            entities=ing.entities,
-            facts=ing.facts,
-            authenticated=ing.authenticated,
-        )
+        trigger = _trigger(ing, wf, event("mensaje"), text)
         wf.handle(s, case, trigger, ing.now)
     else:
         _note(s, ing, "message_attached", {"from": p.sender})
     ing.outcome = "attached"
+
+
+def _trigger(ing: Ingest, wf: Workflow, on: On, text: str) -> Trigger:
+    """A trigger for this message with all it carries: entities, facts, authentication."""
+    assert ing.parsed is not None
+    return wf.trigger(
+        on,
+        ing.parsed.sender,
+        text=text,
+        message_id=ing.parsed.message_id,
+        entities=ing.entities,
+        facts=ing.facts,
+        authenticated=ing.authenticated,
+    )
 
 
 def _note(s: Session, ing: Ingest, kind: str, detail: dict[str, object]) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from bot.rules.dsl import Context, Outcome
+from bot.rules.effects import SendMail
 
 
 def notes(ctx: Context, text: str) -> list[dict[str, Any]]:
@@ -30,3 +32,20 @@ def answer_auto(ctx: Context) -> Literal["auto-replied"] | None:
     A specialist's command is a person speaking through the bot, so it is not marked.
     """
     return None if ctx.trigger.on.kind == "command" else "auto-replied"
+
+
+def validation_reminder(template: str) -> Callable[[Context], Outcome]:
+    """The action reminding the requester one business day before the automatic close."""
+
+    def remind(ctx: Context) -> Outcome:
+        """Remind the requester, naming the day the case closes."""
+        closes = ctx.calendar.add_business_days(ctx.now, 1)
+        mail = SendMail(
+            to=("@requester",),
+            template=template,
+            context={"fecha_cierre": ctx.calendar.local(closes).date().isoformat()},
+            auto="auto-generated",
+        )
+        return Outcome(effects=(mail,))
+
+    return remind

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from bot.rules.common import add_note, answer_auto, assign
+from bot.rules.common import add_note, answer_auto, assign, validation_reminder
 from bot.rules.dsl import (
     Context,
     NewMail,
@@ -618,16 +618,7 @@ def filed(ctx: Context) -> Outcome:
     )
 
 
-def remind_validation(ctx: Context) -> Outcome:
-    """One business day before the automatic close, remind the requester."""
-    closes = ctx.calendar.add_business_days(ctx.now, 1)
-    mail = SendMail(
-        to=("@requester",),
-        template="MA-001/recordatorio_validacion",
-        context={"fecha_cierre": ctx.calendar.local(closes).date().isoformat()},
-        auto="auto-generated",
-    )
-    return Outcome(effects=(mail,))
+remind_validation = validation_reminder("MA-001/recordatorio_validacion")
 
 
 def validated(ctx: Context) -> Outcome:

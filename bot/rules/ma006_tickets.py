@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.rules.common import add_note, answer_auto, assign, notes
+from bot.rules.common import add_note, answer_auto, assign, notes, validation_reminder
 from bot.rules.dsl import (
     Context,
     Outcome,
@@ -146,16 +146,7 @@ def resolve(ctx: Context) -> Outcome:
     return Outcome(effects=(mail,), data=data)
 
 
-def remind_validation(ctx: Context) -> Outcome:
-    """One business day before the automatic close, remind the requester."""
-    closes = ctx.calendar.add_business_days(ctx.now, 1)
-    mail = SendMail(
-        to=("@requester",),
-        template="MA-006/recordatorio_validacion",
-        context={"fecha_cierre": ctx.calendar.local(closes).date().isoformat()},
-        auto="auto-generated",
-    )
-    return Outcome(effects=(mail,))
+remind_validation = validation_reminder("MA-006/recordatorio_validacion")
 
 
 def validated(ctx: Context) -> Outcome:

@@ -19,11 +19,6 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook
-from PIL import Image
-from pypdf import PdfWriter
-from stdnum.mx import rfc as stdnum_rfc
-
 from tests.e2e.test_cli import (
     SHIPPED_CONFIG,
     as_json,
@@ -36,22 +31,13 @@ from tests.e2e.test_cli import (
     recipients,
     to_person,
 )
+from tests.ma001_data import USER_A, USER_B, USER_C, form, image, pdf
 
 REQUESTER = "lucia.mendez@promotoria-costera.mx"
 DIRECTOR = "director.general@example.com"
 SPECIALIST = "sofia.ramirez@example.com"
 AUTHSERV = "mx.example.com"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-
-
-def rfc(prefix: str) -> str:
-    """A persona física RFC with its check digit."""
-    return prefix + stdnum_rfc.calc_check_digit(prefix)
-
-
-USER_A = ("Elena Gómez Ruiz", rfc("GORE850315H1"), "elena.gomez@promotoria-costera.mx")
-USER_B = ("Raúl Sánchez Torres", rfc("SATR900720AB"), "raul.sanchez@promotoria-costera.mx")
-USER_C = ("Jorge Luna Pérez", rfc("LUPJ800101A1"), "jorge.luna@promotoria-costera.mx")
 
 
 # --- the world around the bot -------------------------------------------------------------
@@ -103,38 +89,6 @@ def pegasus_rows(path: Path) -> dict[str, tuple[str, list[str]]]:
         found[key] = (status, files)
     con.close()
     return found
-
-
-def form(*users: tuple[str, str, str], movement: str | None = None) -> bytes:
-    """The request form as a requester fills it."""
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    headers = ["Nombre completo", "RFC", "Correo", "Zona", "Paquete"]
-    sheet.append([*headers, "Movimiento"] if movement else headers)
-    for name, key, mail in users:
-        row: list[object] = [name, key, mail, "Acapulco", 1]
-        sheet.append([*row, movement] if movement else row)
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
-
-
-def scanned_pdf(title: str) -> bytes:
-    """A one-page PDF as a scanner makes it (each scan its own bytes)."""
-    writer = PdfWriter()
-    writer.add_blank_page(612, 792)
-    writer.add_metadata({"/Title": title})
-    buffer = io.BytesIO()
-    writer.write(buffer)
-    return buffer.getvalue()
-
-
-def photo() -> bytes:
-    """A phone photo of a signed page."""
-    buffer = io.BytesIO()
-    Image.new("RGB", (1200, 1600), "white").save(buffer, "JPEG")
-    return buffer.getvalue()
 
 
 def deliver(
@@ -266,7 +220,7 @@ def test_alta_from_first_mail_to_cerrado(tmp_path: Path) -> None:
         "Va firmada.",
         when="2026-11-24T10:00",
         reply_to=letter_mail,
-        files=(("carta firmada.pdf", "application/pdf", scanned_pdf("falsa")),),
+        files=(("carta firmada.pdf", "application/pdf", pdf("falsa")),),
     )
     sent = run(tmp, "2026-11-24T10:00")
     assert case(tmp, 1)["state"] == "esperando_firma"
@@ -282,7 +236,7 @@ def test_alta_from_first_mail_to_cerrado(tmp_path: Path) -> None:
         "Listo, firmada.",
         when="2026-11-24T11:00",
         reply_to=letter_mail,
-        files=(("carta firmada.pdf", "application/pdf", scanned_pdf("carta")),),
+        files=(("carta firmada.pdf", "application/pdf", pdf("carta")),),
         authenticated=True,
     )
     sent = run(tmp, "2026-11-24T11:00")
@@ -358,7 +312,7 @@ def test_alta_from_first_mail_to_cerrado(tmp_path: Path) -> None:
         "Adjunto carta custodia firmada.",
         when="2026-12-10T12:00",
         reply_to=deliveries[USER_A[2]],
-        files=(("custodia elena.jpg", "image/jpeg", photo()),),
+        files=(("custodia elena.jpg", "image/jpeg", image(1200, 1600, "JPEG")),),
     )
     sent = run(tmp, "2026-12-10T12:00")
     assert case(tmp, 1)["state"] == "esperando_custodia"
@@ -370,7 +324,7 @@ def test_alta_from_first_mail_to_cerrado(tmp_path: Path) -> None:
         "Les mando la de Raúl.",
         when="2026-12-11T09:30",
         reply_to=deliveries[USER_B[2]],
-        files=(("custodia raul.pdf", "application/pdf", scanned_pdf("custodia")),),
+        files=(("custodia raul.pdf", "application/pdf", pdf("custodia")),),
     )
     sent = run(tmp, "2026-12-11T09:30")
     detail = case(tmp, 1)
@@ -461,7 +415,7 @@ def test_baja_with_a_corrected_form(tmp_path: Path) -> None:
         "Firmada",
         when="2026-12-02T13:00",
         reply_to=letter_mail,
-        files=(("baja firmada.jpg", "image/jpeg", photo()),),
+        files=(("baja firmada.jpg", "image/jpeg", image(1200, 1600, "JPEG")),),
         authenticated=True,
     )
     sent = run(tmp, "2026-12-02T13:00")

@@ -25,10 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from openpyxl import Workbook
-from PIL import Image
 from sqlalchemy import select
-from stdnum.mx import rfc as stdnum_rfc
 from typer.testing import CliRunner
 
 from bot.app import App, build_app, run_once
@@ -43,6 +40,7 @@ from bot.rules.engine import Rejected
 from bot.workflow import PASSWORD_PLACEHOLDER, Applied
 from storage.models import Base, Case, Event, Message, Outbox, Task, Timer
 from tests.conftest import ROOT, mx
+from tests.ma001_data import PDF, USER_A, USER_B, XLSX, form, image, pdf
 
 AUTHSERV = "mx.example.com"
 REQUESTER = "lucia.mendez@promotoria-costera.mx"
@@ -51,15 +49,6 @@ SPECIALIST = "sofia.ramirez@example.com"
 SPECIALISTS = {SPECIALIST, "diego.hernandez@example.com"}
 SUPERVISOR = "patricia.morales@example.com"
 _SEQUENCE = itertools.count(1)
-
-
-def rfc(prefix: str) -> str:
-    """A persona física RFC with its check digit."""
-    return prefix + stdnum_rfc.calc_check_digit(prefix)
-
-
-USER_A = ("Elena Gómez Ruiz", rfc("GORE850315H1"), "elena.gomez@promotoria-costera.mx")
-USER_B = ("Raúl Sánchez Torres", rfc("SATR900720AB"), "raul.sanchez@promotoria-costera.mx")
 
 
 @pytest.fixture
@@ -75,52 +64,6 @@ def config(tmp_path: Path, database_url: str) -> Config:
 # --- files a requester or the director sends -------------------------------------------------
 
 
-def form(*users: tuple[str, str, str], movement: str | None = None) -> bytes:
-    """The request form as a requester fills it."""
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    headers = ["Nombre completo", "RFC", "Correo", "Zona", "Paquete"]
-    sheet.append([*headers, "Movimiento"] if movement else headers)
-    for name, key, address in users:
-        row: list[object] = [name, key, address, "Acapulco", 1]
-        sheet.append([*row, movement] if movement else row)
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
-
-
-def pdf(title: str, *, javascript: bool = False) -> bytes:
-    """A one-page PDF written by hand; with JavaScript run when it opens, if asked."""
-    action = b" /OpenAction 5 0 R" if javascript else b""
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R" + action + b" >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>",
-        b"<< /Title (" + title.encode("ascii") + b") >>",
-    ]
-    if javascript:
-        objects.append(b"<< /S /JavaScript /JS (app.alert\\(1\\);) >>")
-    out = bytearray(b"%PDF-1.7\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R /Info 4 0 R >>\n" % (len(objects) + 1)
-    out += b"startxref\n%d\n%%%%EOF\n" % xref
-    return bytes(out)
-
-
-def png(width: int, height: int) -> bytes:
-    """A PNG image of that size (a signature logo when small)."""
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), "navy").save(buffer, "PNG")
-    return buffer.getvalue()
-
-
 def padded_form(size: int) -> bytes:
     """A valid form that also carries `size` bytes of picture (stored, incompressible)."""
     buffer = io.BytesIO(form(USER_A))
@@ -129,8 +72,6 @@ def padded_form(size: int) -> bytes:
     return buffer.getvalue()
 
 
-PDF = "application/pdf"
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 File = tuple[str, str, bytes]
 
 
@@ -575,7 +516,7 @@ def test_director_logo_beside_the_signed_pdf_keeps_the_pdf(app: App) -> None:
         DIRECTOR,
         "Re: " + subject_of(letter),
         "Firmada. Saludos.",
-        files=(("firma.png", "image/png", png(50, 50)), ("carta.pdf", PDF, pdf("carta"))),
+        files=(("firma.png", "image/png", image(50, 50)), ("carta.pdf", PDF, pdf("carta"))),
         authenticated=True,
         reply_to=letter,
     )
