@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
 import re
 from collections.abc import Mapping, Sequence
@@ -649,6 +650,13 @@ class Workflow:
         if self.templates.root.resolve() not in path.parents or not path.is_file():
             raise ValueError(f"no template file {name!r}")
         content = path.read_bytes()
+        sha = hashlib.sha256(content).hexdigest()
+        if case is not None:
+            held = select(Attachment.id).where(
+                (Attachment.sha256 == sha) & (Attachment.case_id == case.id)
+            )
+            if session.scalar(held.limit(1)) is not None:
+                return sha  # a reminder attaches the same form again: one row per case
         kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         return self._store_file(session, case, content, path.name, kind, now)
 
