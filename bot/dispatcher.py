@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -269,22 +269,30 @@ class Dispatcher:
 
     def _send_mail(self, job: OutboxJob) -> None:
         """Render the payload to RFC 5322 and hand it to the mail channel."""
-        files: list[FileRef] = []
-        with self.db.sessions() as s:
-            for sha in job.payload.get("attachments", []):
-                meta = s.scalars(
-                    select(Attachment).where(Attachment.sha256 == sha).limit(1)
-                ).first()
-                files.append(
-                    FileRef(
-                        filename=meta.filename if meta else f"{sha[:12]}.bin",
-                        content_type=meta.content_type if meta else "application/octet-stream",
-                        content=self.archive.get(sha),
-                    )
-                )
+        files = load_files(self.db, self.archive, job.payload.get("attachments", []))
         raw = build_message(job.payload, job.now, files).as_bytes()
-        try:
-            self.mail.send(raw, key=str(job.payload["message_id"]))
-        except OSError as exc:
-            # A local write that failed (disk full, permissions) may work later.
-            raise ChannelUnavailable(f"no se pudo escribir el mensaje: {exc}") from exc
+        send_raw(self.mail, raw, str(job.payload["message_id"]))
+
+
+def load_files(db: Database, archive: Archive, digests: Sequence[str]) -> list[FileRef]:
+    """Archived files by digest, with the name and type they were stored under."""
+    files: list[FileRef] = []
+    with db.sessions() as s:
+        for sha in digests:
+            meta = s.scalars(select(Attachment).where(Attachment.sha256 == sha).limit(1)).first()
+            files.append(
+                FileRef(
+                    filename=meta.filename if meta else f"{sha[:12]}.bin",
+                    content_type=meta.content_type if meta else "application/octet-stream",
+                    content=archive.get(sha),
+                )
+            )
+    return files
+
+
+def send_raw(mail: OutboundChannel, raw: bytes, key: str) -> None:
+    """Send a built message; a local write that failed (disk full) may work later."""
+    try:
+        mail.send(raw, key=key)
+    except OSError as exc:
+        raise ChannelUnavailable(f"no se pudo escribir el mensaje: {exc}") from exc

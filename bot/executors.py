@@ -5,18 +5,14 @@ from __future__ import annotations
 import secrets
 import string
 
-from sqlalchemy import select
-
 from bot.channels.base import OutboundChannel
 from bot.channels.mime import FileRef, build_message
-from bot.dispatcher import OutboxJob
+from bot.dispatcher import OutboxJob, load_files, send_raw
 from bot.documents.letters import custody_context, letter_template, local_date, render_letter
-from bot.errors import ChannelUnavailable
 from bot.systems.pegasus import Pegasus, PegasusError, PegasusFile
 from bot.workflow import DOCX, Workflow, user_row
 from storage.archive import Archive
 from storage.db import Database
-from storage.models import Attachment
 
 # Letters and digits that cannot be mistaken for one another when read off paper.
 _LETTERS = "".join(c for c in string.ascii_letters if c not in "IlO")
@@ -55,17 +51,10 @@ class PegasusWriter:
             raise PegasusError(
                 f"No existe en CAM Pegasus un usuario con RFC {p['rfc']} ni correo {p['correo']}."
             )
-        files: list[PegasusFile] = []
-        with self.db.sessions() as s:
-            for sha in p.get("files", []):
-                row = s.scalars(select(Attachment).where(Attachment.sha256 == sha).limit(1)).first()
-                files.append(
-                    PegasusFile(
-                        filename=row.filename if row else f"{sha[:12]}.bin",
-                        content=self.archive.get(sha),
-                        content_type=row.content_type if row else "application/octet-stream",
-                    )
-                )
+        files = [
+            PegasusFile(f.filename, f.content, f.content_type)
+            for f in load_files(self.db, self.archive, p.get("files", []))
+        ]
         self.pegasus.set_status(record.id, p["status"], files=files, note=p.get("note", ""))
 
 
@@ -99,7 +88,4 @@ class CredentialsSender:
         payload = {**p, "body": rendered.body, "html": rendered.html}
         name = f"carta_custodia_{user.rfc or 'usuario'}.docx"
         raw = build_message(payload, job.now, [FileRef(name, DOCX, letter)]).as_bytes()
-        try:
-            self.mail.send(raw, key=str(p["message_id"]))
-        except OSError as exc:
-            raise ChannelUnavailable(f"no se pudo escribir el mensaje: {exc}") from exc
+        send_raw(self.mail, raw, str(p["message_id"]))

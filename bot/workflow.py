@@ -414,7 +414,7 @@ class Workflow:
             proc = self.process(case.process)
             ctx["case"] = {
                 "id": case.id,
-                "ref": f"{case.process} #{case.id}",
+                "ref": case_tag_ref(case),
                 "process": case.process,
                 "process_name": proc.name,
                 "state": case.state,
@@ -478,12 +478,8 @@ class Workflow:
             references = [*(original.references if original else []), reply_to][-20:]
             if original is not None and not subject.lower().startswith("re:"):
                 subject = f"Re: {subject}"
-        domain = self.config.mail.address.rpartition("@")[2]
-        message_id = make_msgid(idstring=f"mesabot.{case.id if case else 0}", domain=domain)
+        message_id = self._message_id(case)
         headers = {"Auto-Submitted": effect.auto} if effect.auto else {}
-        # People outside the team get mail within support hours, except acknowledgements.
-        outside = any(not self.directory.is_team(a) for a in [*to, *cc])
-        not_before = self.calendar.next_opening(now) if outside and not effect.immediate else now
         payload: dict[str, Any] = {
             "from": self.config.mail.address,
             "to": to,
@@ -499,14 +495,48 @@ class Workflow:
         }
         if rendered.html is not None:
             payload["html"] = rendered.html  # sent as the text/html alternative
+        return self._queue_outbound(
+            session,
+            case,
+            "mail",
+            payload,
+            rendered.body,
+            now,
+            immediate=effect.immediate,
+            auto=effect.auto,
+            dedupe_key=dedupe_key,
+        )
+
+    def _message_id(self, case: Case | None) -> str:
+        """A new Message-ID in our mail domain, naming the case."""
+        domain = self.config.mail.address.rpartition("@")[2]
+        return make_msgid(idstring=f"mesabot.{case.id if case else 0}", domain=domain)
+
+    def _queue_outbound(
+        self,
+        session: Session,
+        case: Case | None,
+        kind: str,
+        payload: dict[str, Any],
+        body: str,
+        now: datetime,
+        *,
+        immediate: bool = False,
+        auto: str | None = None,
+        dedupe_key: str | None = None,
+    ) -> Outbox:
+        """The outbox row for a mail and its outbound message record (body as stored)."""
+        recipients = [*payload["to"], *payload["cc"]]
+        # People outside the team get mail within support hours, except acknowledgements.
+        outside = any(not self.directory.is_team(a) for a in recipients)
         row = Outbox(
             case_id=case.id if case else None,
-            kind="mail",
-            message_id=message_id,
-            auto=effect.auto,
-            recipients="," + ",".join([*to, *cc]) + ",",
+            kind=kind,
+            message_id=payload["message_id"],
+            auto=auto,
+            recipients="," + ",".join(recipients) + ",",
             payload=payload,
-            not_before=not_before,
+            not_before=self.calendar.next_opening(now) if outside and not immediate else now,
             created_at=now,
             dedupe_key=dedupe_key,
         )
@@ -516,14 +546,14 @@ class Workflow:
                 case_id=case.id if case else None,
                 direction="out",
                 channel="mail",
-                external_id=message_id,
-                message_id=message_id,
-                in_reply_to=in_reply_to,
-                references=references,
+                external_id=payload["message_id"],
+                message_id=payload["message_id"],
+                in_reply_to=payload.get("in_reply_to"),
+                references=list(payload.get("references", [])),
                 sender=self.config.mail.address,
-                recipients=[*to, *cc],
-                subject=subject,
-                body=rendered.body,
+                recipients=recipients,
+                subject=payload["subject"],
+                body=body,
                 at=now,
                 status="queued",
             )
@@ -744,16 +774,13 @@ class Workflow:
             extra = {"usuario": dict(user), "login": user.get("usuario", "")}
             context = self.render_context(case, {**extra, "contrasena": PASSWORD_PLACEHOLDER})
             rendered = self.templates.mail(effect.template, context)
-            subject = tag_subject(rendered.subject, case.process, case.id)
-            domain = self.config.mail.address.rpartition("@")[2]
-            message_id = make_msgid(idstring=f"mesabot.{case.id}", domain=domain)
             cc = [a for t in effect.cc for a in self.directory.resolve(t, case.requester)]
             payload = {
                 "from": self.config.mail.address,
                 "to": [address],
                 "cc": cc,
-                "subject": subject,
-                "message_id": message_id,
+                "subject": tag_subject(rendered.subject, case.process, case.id),
+                "message_id": self._message_id(case),
                 "template": effect.template,
                 # Rendered again at sending time with the password, which only exists then.
                 "context": {k: v for k, v in context.items() if k != "contrasena"},
@@ -761,36 +788,8 @@ class Workflow:
                 "case_ref": case_tag_ref(case),
                 "headers": {},
             }
-            session.add(
-                Outbox(
-                    case_id=case.id,
-                    kind="credentials",
-                    message_id=message_id,
-                    recipients="," + ",".join([address, *cc]) + ",",
-                    payload=payload,
-                    # Users outside the team get it within support hours.
-                    not_before=now
-                    if self.directory.is_team(address)
-                    else self.calendar.next_opening(now),
-                    created_at=now,
-                )
-            )
-            session.add(
-                Message(
-                    case_id=case.id,
-                    direction="out",
-                    channel="mail",
-                    external_id=message_id,
-                    message_id=message_id,
-                    references=[],
-                    sender=self.config.mail.address,
-                    recipients=[address, *cc],
-                    subject=subject,
-                    body=rendered.body,
-                    at=now,
-                    status="queued",
-                )
-            )
+            # The stored body shows the placeholder: the password is never written anywhere.
+            self._queue_outbound(session, case, "credentials", payload, rendered.body, now)
 
     def _open_linked(
         self, session: Session, case: Case, effect: OpenCase, trigger: Trigger, now: datetime
@@ -817,7 +816,7 @@ class Workflow:
         session.add(
             CaseLink(case_id=opened.id, other_id=case.id, relation=effect.relation, created_at=now)
         )
-        case.data = {**case.data, "convertido_en": f"{opened.process} #{opened.id}"}
+        case.data = {**case.data, "convertido_en": case_tag_ref(opened)}
 
     def complete_task(
         self, session: Session, task_id: int, actor: str, note: str, now: datetime

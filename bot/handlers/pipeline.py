@@ -210,7 +210,6 @@ def claim_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
         subject=plain_subject(p.subject),
         body=ing.body,
         sender=p.sender,
-        sender_roles=env.workflow.directory.roles_of(p.sender),
         attachments=tuple(f.filename for f in ing.files),
     )
     ing.process = next(

@@ -127,7 +127,6 @@ class NewMail:
     subject: str
     body: str
     sender: str
-    sender_roles: frozenset[str] = frozenset()
     attachments: tuple[str, ...] = ()  # file names
 
 
