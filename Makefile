@@ -67,7 +67,7 @@ crash: install-dev
 
 # Debian packages the tests use as real peers: Dovecot (IMAP), LibreOffice (opens the letters
 # the bot writes) with metric-compatible fonts. Needs root or sudo.
-SYSTEM_PACKAGES := dovecot-imapd libreoffice-writer-nogui fonts-liberation
+SYSTEM_PACKAGES := dovecot-imapd libreoffice-writer-nogui libreoffice-calc-nogui fonts-liberation
 # Without apt-get, root or password-less sudo it only says so: those tests then skip
 # (CI sets MESABOT_REQUIRE_DOVECOT/SOFFICE, which turns a skip into a failure).
 system-deps:

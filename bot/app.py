@@ -25,6 +25,7 @@ from bot.dispatcher import Dispatcher, DispatchResult
 from bot.executors import CredentialsSender, PegasusWriter
 from bot.handlers.pipeline import Ingestor, IngestReport
 from bot.scheduler import RecurringJob, Sweeper, SweepResult
+from bot.sweeps import agents_sweep_job
 from bot.systems.pegasus import build_pegasus
 from bot.templates import Templates, default_templates_dir
 from bot.workflow import Workflow
@@ -35,7 +36,9 @@ from storage.models import Cursor
 log = logging.getLogger("mesabot")
 
 # The explicit registry of recurring jobs (timer rows with no case).
+# Jobs due at the same instant run in this order: the sweep's new cases make the digest.
 JOBS: tuple[RecurringJob, ...] = (
+    RecurringJob("barrido_agentes", at=lambda wf: wf.config.agents.sweep_at, run=agents_sweep_job),
     RecurringJob("resumen_diario", at=lambda wf: wf.config.digest.at, run=digest_job),
 )
 

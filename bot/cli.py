@@ -329,7 +329,11 @@ def _act(
             text=note or "",
             attachments=tuple(f.sha256 for f in files),
             # The same checks as a mailed attachment: a signed letter must be a sane file.
-            facts=inspect(files, wanted, app.config) if files and wanted else {},
+            facts=(
+                inspect(files, wanted, app.config, app.calendar.local(now).date())
+                if files and wanted
+                else {}
+            ),
         )
         if actor.startswith("cli:"):
             # A console operator can already read and write the database: trust as a specialist.

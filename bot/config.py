@@ -409,6 +409,8 @@ class Zone(BaseModel):
     name: Text
     assistants: tuple[Person, ...]
     promotorias: tuple[Text, ...] = ()
+    # The zone's commercial manager: told when an assistant does not answer (MA-002).
+    manager: Person | None = None
 
     @field_validator("assistants")
     @classmethod
@@ -472,6 +474,22 @@ class DigestSettings(BaseModel):
         return _parse_hhmm(self.time)
 
 
+class AgentsSettings(BaseModel):
+    """[agents]: the daily CAM Pegasus sweep for new agents (MA-002)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sweep_time: HHMM = "08:00"
+    # CAM Pegasus types left out of the sweep, matched as words of the agent's type,
+    # ignoring case and accents: BPN consultants need MetLife's own enrolment.
+    exclude_types: tuple[Text, ...] = ("BPN",)
+
+    @property
+    def sweep_at(self) -> dt.time:
+        """The sweep time as a time."""
+        return _parse_hhmm(self.sweep_time)
+
+
 class DaemonSettings(BaseModel):
     """[daemon]: loop intervals."""
 
@@ -521,6 +539,7 @@ class Config(BaseModel):
     calendar: CalendarSettings = CalendarSettings()
     sla: SlaSettings = SlaSettings()
     digest: DigestSettings = DigestSettings()
+    agents: AgentsSettings = AgentsSettings()
     daemon: DaemonSettings = DaemonSettings()
     chat: ChatSettings = ChatSettings()
     systems: SystemsSettings = SystemsSettings()
@@ -545,6 +564,8 @@ class Config(BaseModel):
         for zone in self.zones:
             for assistant in zone.assistants:
                 yield f"assistant:{zone.name}", assistant
+            if zone.manager is not None:
+                yield f"manager:{zone.name}", zone.manager
         for agent in self.people.agents:
             yield "agent", agent
 

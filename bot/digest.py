@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from bot.calendar import MONTHS, WEEKDAYS
 from bot.rules.dsl import Process
 from bot.rules.effects import SendMail
+from bot.sweeps import last_sweep
 from bot.workflow import Workflow
 from storage.models import Case, Event, Task, Timer
 
@@ -65,6 +66,7 @@ class _Desk:
     closed: list[Case]
     period: str
     refs: dict[int, str]
+    sweep: dict[str, Any] | None  # what the latest CAM Pegasus sweep saw (MA-002)
 
 
 class _Digest:
@@ -167,7 +169,15 @@ class _Digest:
             closed=closed,
             period=closed_period(first, today - timedelta(days=1), today),
             refs=refs,
+            sweep=self.sweep(),
         )
+
+    def sweep(self) -> dict[str, Any] | None:
+        """The latest agents' sweep, with its time as the digest writes times."""
+        found = last_sweep(self.s)
+        if found is None:
+            return None
+        return {**found, "cuando": self.when(datetime.fromisoformat(found["at"]))}
 
     def waiting(self, open_cases: list[Case]) -> list[dict[str, Any]]:
         """Cases in a state their process marks as waiting on someone outside the desk."""
@@ -329,6 +339,7 @@ class _Digest:
                 if c.closed_at is not None and visible(c.assignee)
             ],
             "cerrados_periodo": desk.period,
+            "barrido": desk.sweep,
             "totales": {
                 "abiertos": len(desk.open_cases),
                 "sin_asignar": sum(1 for c in desk.open_cases if not c.assignee),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from bot.config import Config
 
+# Zone tokens: @assistants:<zone> (the zone's commercial assistants) and @manager:<zone>
+# (its commercial manager, else the supervisor).
 # Single-person roles configured under [people.<role>]; unset ones fall back to specialists.
 SINGLE_ROLES = frozenset(
     {"director", "supervisor", "backup", "training", "metlife_recert", "commercial", "operations"}
@@ -43,7 +45,22 @@ class Directory:
             return [assignee] if assignee else list(self.specialists)
         if role == "specialists":
             return list(self.specialists)
+        kind, _, zone_name = role.partition(":")
+        if zone_name and kind in ("assistants", "manager"):
+            return self._zone_people(kind, zone_name)
         if role in SINGLE_ROLES:
             person = self.config.people.role(role)
             return [person.email] if person is not None else list(self.specialists)
         raise KeyError(f"unknown recipient token {token!r}")
+
+    def _zone_people(self, kind: str, zone_name: str) -> list[str]:
+        """A zone's assistants or manager; someone always gets it (never a silent drop)."""
+        zone = self.config.zone_by_name(zone_name)
+        if kind == "assistants" and zone is not None:
+            return [a.email for a in zone.assistants]
+        if kind == "manager" and zone is not None and zone.manager is not None:
+            return [zone.manager.email]
+        supervisor = self.config.people.supervisor
+        if kind == "manager" and supervisor is not None:
+            return [supervisor.email]
+        return list(self.specialists)

@@ -44,22 +44,25 @@ class PegasusWriter:
         self.pegasus = pegasus
 
     def __call__(self, job: OutboxJob) -> None:
-        """Find the user by RFC or mail and set the status with the files attached."""
+        """Find the record (its id, else agent key, RFC or mail) and set the status with files."""
         p = job.payload
-        record = self.pegasus.find_user(rfc=p["rfc"] or None, correo=p["correo"] or None)
-        if record is None:
-            raise PegasusError(
-                f"No existe en CAM Pegasus un usuario con RFC {p['rfc']} ni correo {p['correo']}."
-            )
+        record_id = str(p.get("id") or "")
+        if not record_id or self.pegasus.status(record_id) is None:
+            keys = {"rfc": p["rfc"], "correo": p["correo"], "clave": p.get("clave", "")}
+            record = self.pegasus.find_user(**{k: v or None for k, v in keys.items()})
+            if record is None:
+                shown = ", ".join(f"{k} {v}" for k, v in keys.items() if v) or "sin datos"
+                raise PegasusError(f"No existe en CAM Pegasus un registro con {shown}.")
+            record_id = record.id
         files = [
             PegasusFile(f.filename, f.content, f.content_type)
             for f in load_files(self.db, self.archive, p.get("files", []))
         ]
-        self.pegasus.set_status(record.id, p["status"], files=files, note=p.get("note", ""))
+        self.pegasus.set_status(record_id, p["status"], files=files, note=p.get("note", ""))
 
 
 class CredentialsSender:
-    """Sends one user their new credentials and the carta custodia to sign.
+    """Sends one user's new credentials (with the carta custodia to sign, when asked).
 
     The password is generated here, put in the mail and the letter, handed to the channel
     and dropped: the database, the archive and the logs only ever see a placeholder.
@@ -79,13 +82,16 @@ class CredentialsSender:
         password = generate_password()
         context = {**p["context"], "contrasena": password}
         rendered = wf.templates.mail(str(p["template"]), context)
-        letter = render_letter(
-            letter_template("custodia", wf.templates.root),
-            custody_context(
-                org, user, login, password, local_date(job.now, org), str(p["case_ref"])
-            ),
-        )
+        files: list[FileRef] = []
+        if p.get("custody_letter", True):
+            letter = render_letter(
+                letter_template("custodia", wf.templates.root),
+                custody_context(
+                    org, user, login, password, local_date(job.now, org), str(p["case_ref"])
+                ),
+            )
+            name = f"carta_custodia_{user.rfc or 'usuario'}.docx"
+            files.append(FileRef(name, DOCX, letter))
         payload = {**p, "body": rendered.body, "html": rendered.html}
-        name = f"carta_custodia_{user.rfc or 'usuario'}.docx"
-        raw = build_message(payload, job.now, [FileRef(name, DOCX, letter)]).as_bytes()
+        raw = build_message(payload, job.now, files).as_bytes()
         send_raw(self.mail, raw, str(p["message_id"]))

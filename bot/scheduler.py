@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session
 
 from bot.calendar import BusinessCalendar
 from bot.rules.dsl import timer
+from bot.rules.effects import SendMail
 from bot.rules.engine import Rejected
 from bot.workflow import SYSTEM_ACTOR, Workflow
 from storage.db import Database
-from storage.models import Case, Event, Timer
+from storage.models import Case, Event, Outbox, Timer
 
 log = logging.getLogger(__name__)
 
@@ -101,12 +102,22 @@ class Sweeper:
         """Fire the timers due at or before `now`, at most `limit` of them."""
         result = SweepResult()
         with self.db.sessions() as s:
-            due = s.scalars(
-                select(Timer.id)
+            rows = s.execute(
+                select(Timer.id, Timer.due_at, Timer.scope, Timer.kind)
                 .where((Timer.status == "pending") & (Timer.due_at <= now))
                 .order_by(Timer.due_at, Timer.id)
                 .limit(limit)
             ).all()
+        # Jobs due at the same instant run in registry order (the agents' sweep before the
+        # digest that lists its cases), after the case timers of that instant.
+        rank = {kind: i for i, kind in enumerate(self.jobs)}
+        due = [
+            row.id
+            for row in sorted(
+                rows,
+                key=lambda r: (r.due_at, rank.get(r.kind, -1) if r.scope == "job" else -1, r.id),
+            )
+        ]
         result.seen = len(due)
         for timer_id in due:
             try:
@@ -158,6 +169,23 @@ class Sweeper:
         result.fired += 1
         result.jobs.append(row.kind)
 
+    def _alert_parked(self, s: Session, row: Timer, now: datetime) -> None:
+        """Tell the specialists a timer gave up; a job retried all day alerts once a day."""
+        day = self.workflow.calendar.local(now).date().isoformat()
+        key = f"trabajo_fallido:{row.kind}:{day}" if row.scope == "job" else f"timer:{row.id}"
+        if s.scalar(select(Outbox.id).where(Outbox.dedupe_key == key)) is not None:
+            return
+        case = s.get(Case, row.case_id) if row.case_id is not None else None
+        label = self.workflow.process(case.process).timer_label(row.kind) if case else row.kind
+        alert = SendMail(
+            to=("@specialists",),
+            template="common/temporizador_fallido",
+            context={"aviso": label, "error": row.last_error or "", "intentos": row.attempts},
+            auto="auto-generated",
+            immediate=True,
+        )
+        self.workflow.queue_mail(s, case, alert, now, dedupe_key=key)
+
     def _record_failure(
         self, timer_id: int, now: datetime, exc: Exception, result: SweepResult
     ) -> None:
@@ -180,4 +208,5 @@ class Sweeper:
                         detail={"timer": row.kind, "error": row.last_error},
                     )
                 )
+                self._alert_parked(s, row, now)
         result.failed += 1

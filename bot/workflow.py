@@ -16,8 +16,9 @@ from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
 from bot.calendar import BusinessCalendar
-from bot.config import Config
+from bot.config import Config, fold_name
 from bot.directory import Directory
+from bot.documents.agent_form import AgentInfo, build_agent_form
 from bot.documents.intake import UserRow
 from bot.documents.letters import (
     authorization_context,
@@ -33,11 +34,11 @@ from bot.rules.dsl import CaseView, On, Process, Trigger, event
 from bot.rules.effects import (
     CompleteTasks,
     CreateTask,
-    Delay,
     DeliverCredentials,
     KeepDocument,
     OpenCase,
     RecordKnowledge,
+    RenderAgentForm,
     RenderLetter,
     SendMail,
     UpdatePegasus,
@@ -65,6 +66,9 @@ SYSTEM_ACTOR = "mesabot"
 # Steps the bot chains on its own (Outcome.then); more means a loop in a definition.
 MAX_CHAIN = 8
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# Characters kept out of a file name made from a mail subject.
+EML_NAME = re.compile(r"[^\w .,()#-]+")
 # What outbound records show instead of a password: the real one is never stored.
 PASSWORD_PLACEHOLDER = "(contraseña enviada solo al usuario)"
 
@@ -173,8 +177,8 @@ class Workflow:
         self.settings = self._settings_from_config(config)
 
     @staticmethod
-    def _settings_from_config(config: Config) -> dict[str, dict[str, Delay]]:
-        """Process settings overridden by config.toml ([sla])."""
+    def _settings_from_config(config: Config) -> dict[str, dict[str, Any]]:
+        """Process settings from config.toml: [sla] delays, and the zones MA-002 routes by."""
         close = config.sla.validation_business_days
         validation = {
             "validation_close": business_days(close),
@@ -182,6 +186,13 @@ class Workflow:
         }
         return {
             "MA-001": validation,
+            "MA-002": {
+                **validation,
+                "zonas": tuple(z.name for z in config.zones),
+                "zonas_por_promotoria": {
+                    fold_name(p): z.name for z in config.zones for p in z.promotorias
+                },
+            },
             "MA-006": {
                 "first_response": business_hours(config.sla.first_response_business_hours),
                 **validation,
@@ -328,6 +339,9 @@ class Workflow:
         found = trigger.entities.found()
         if found:
             detail["entities"] = found  # what the reply said that the decision may rest on
+        forward = trigger.facts.get("reenvio")
+        if forward:
+            detail["reenvio"] = forward  # a reply relayed by a team member: who and how
         event = Event(
             case_id=case.id,
             at=now,
@@ -345,8 +359,10 @@ class Workflow:
                 self.queue_mail(session, case, effect, now, reply_to=trigger.message_id)
             elif isinstance(effect, RenderLetter):
                 self._render_letter(session, case, effect, now)
+            elif isinstance(effect, RenderAgentForm):
+                self._render_agent_form(session, case, now)
             elif isinstance(effect, KeepDocument):
-                self._keep_document(session, case, effect.name, effect.sha256)
+                self._keep_document(session, case, effect, now)
             elif isinstance(effect, UpdatePegasus):
                 self._update_pegasus(session, case, effect, now)
             elif isinstance(effect, DeliverCredentials):
@@ -452,7 +468,9 @@ class Workflow:
         ]
         if not to:
             return None
-        if effect.auto and self._over_auto_cap(session, case, effect.template, [*to, *cc], now):
+        # Only answers can loop with someone else's robot; reminders follow our own clock.
+        capped = effect.auto == "auto-replied"
+        if capped and self._over_auto_cap(session, case, effect.template, [*to, *cc], now):
             session.add(
                 Event(
                     case_id=case.id if case else None,
@@ -580,6 +598,9 @@ class Workflow:
                 return True
         day, hour = now - RECIPIENT_WINDOW, now - ACK_WINDOW
         for address in outside:
+            # People in the directory (a zone's assistant answering forty agents in a day)
+            # are not capped per day; the per-case cap still stops a loop with their robot.
+            daily_cap = RECIPIENT_CAP if not self.directory.roles_of(address) else None
             per_recipient, acks = session.execute(
                 _AUTO_TO_ADDRESS,
                 {
@@ -590,7 +611,9 @@ class Workflow:
                     "since": min(day, hour),
                 },
             ).one()
-            if (acks and template.endswith("/acuse")) or per_recipient >= RECIPIENT_CAP:
+            if acks and template.endswith("/acuse"):
+                return True
+            if daily_cap is not None and per_recipient >= daily_cap:
                 return True
         # Not held back: the caller queues it now (or its transaction rolls back).
         session.add_all(AutoMail(address=a, template=template, created_at=now) for a in outside)
@@ -630,7 +653,11 @@ class Workflow:
     def resolve_files(
         self, session: Session, case: Case | None, refs: Sequence[str], now: datetime
     ) -> list[str]:
-        """SHA-256 digests for attachment references: a digest, "doc:<name>" or "tpl:<path>"."""
+        """SHA-256 digests for file references.
+
+        A digest, "doc:<name>" (a document the case holds), "tpl:<path>" (a file under
+        templates/) or "msg:<Message-ID>" (a whole message received, as an .eml file).
+        """
         digests: list[str] = []
         for ref in refs:
             kind, _, name = ref.partition(":")
@@ -641,6 +668,8 @@ class Workflow:
                 digests.append(str(documents[name]["sha"]))
             elif kind == "tpl":
                 digests.append(self._template_file(session, case, name, now))
+            elif kind == "msg":
+                digests.append(self._message_file(session, case, name, now))
             else:
                 digests.append(ref)
         return digests
@@ -690,8 +719,56 @@ class Workflow:
         kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         return self._store_file(session, case, content, path.name, kind, now)
 
-    def _keep_document(self, session: Session, case: Case, name: str, sha: str) -> None:
+    def _message_file(
+        self, session: Session, case: Case | None, message_id: str, now: datetime
+    ) -> str:
+        """A received message as an .eml file (e.g. an assistant's approval as evidence)."""
+        message = session.scalars(
+            select(Message)
+            .where((Message.message_id == message_id) & (Message.direction == "in"))
+            .limit(1)
+        ).first()
+        if message is None or not message.raw_sha256:
+            raise ValueError(f"no message {message_id!r} was received")
+        name = EML_NAME.sub("_", plain_subject(message.subject))[:80].strip(" ._") or "correo"
+        self._name_file(session, case, message.raw_sha256, f"{name}.eml", "message/rfc822", now)
+        return message.raw_sha256
+
+    def _name_file(
+        self,
+        session: Session,
+        case: Case | None,
+        sha: str,
+        filename: str,
+        content_type: str,
+        now: datetime,
+    ) -> None:
+        """Give an archived file with no attachment row in this case a name and a type."""
+        held = select(Attachment.id).where(Attachment.sha256 == sha)
+        if case is not None:
+            held = held.where(Attachment.case_id == case.id)
+        if session.scalar(held.limit(1)) is not None:
+            return
+        session.add(
+            Attachment(
+                case_id=case.id if case is not None else None,
+                filename=filename[:500],
+                content_type=content_type,
+                size=self._archive().size(sha),
+                sha256=sha,
+                created_at=now,
+            )
+        )
+        session.flush()  # a later lookup by digest in this transaction must find it
+
+    def _keep_document(
+        self, session: Session, case: Case, effect: KeepDocument, now: datetime
+    ) -> None:
         """Record an archived file as one of the case's documents."""
+        name, sha = effect.name, effect.sha256
+        if effect.filename:
+            kind = effect.content_type or "application/octet-stream"
+            self._name_file(session, case, sha, effect.filename, kind, now)
         # The same bytes may have come under another name elsewhere: this case's name first.
         row = session.scalars(
             select(Attachment)
@@ -716,7 +793,16 @@ class Workflow:
         content = render_letter(letter_template(effect.kind, self.templates.root), context)
         filename = f"carta_{effect.kind}_{case.process}-{case.id}.docx"
         sha = self._store_file(session, case, content, filename, DOCX, now)
-        self._keep_document(session, case, effect.kind, sha)
+        self._keep_document(session, case, KeepDocument(effect.kind, sha), now)
+
+    def _render_agent_form(self, session: Session, case: Case, now: datetime) -> None:
+        """Fill the agent's complementary-data form and keep it with the case ("doc:formato")."""
+        agent = agent_info({**case.data.get("agente", {}), "zona": case.data.get("zona", "")})
+        today = self.calendar.local(now).date()
+        content = build_agent_form(agent, case_tag_ref(case), today)
+        filename = f"alta_agente_{agent.clave or case.id}.xlsx"
+        sha = self._store_file(session, case, content, filename, XLSX, now)
+        self._keep_document(session, case, KeepDocument("formato", sha), now)
 
     def _update_pegasus(
         self, session: Session, case: Case, effect: UpdatePegasus, now: datetime
@@ -728,13 +814,20 @@ class Workflow:
             for sha in files
             for row in session.scalars(select(Attachment).where(Attachment.sha256 == sha).limit(1))
         ]
-        for user in case.data.get("usuarios", []):
+        for user in registry_people(case):
             rfc, nombre = str(user.get("rfc", "")), str(user.get("nombre", ""))
+            clave = str(user.get("clave", ""))
             if self.pegasus is None or not self.pegasus.writes:
                 known = PegasusRecord(
-                    id="", nombre=nombre, rfc=rfc, correo=str(user.get("correo", "")), status=""
+                    id=str(user.get("id", "")),
+                    nombre=nombre,
+                    rfc=rfc,
+                    correo=str(user.get("correo", "")),
+                    status=str(user.get("estatus_pegasus", "")),
+                    clave=clave,
                 )
-                change = describe_change(known, rfc, effect.status, names, effect.note)
+                key = clave or rfc  # an agent is found by their key, a user by RFC
+                change = describe_change(known, key, effect.status, names, effect.note)
                 task = CreateTask(
                     kind="pegasus",
                     title=f"CAM Pegasus: {nombre} a «{effect.status}» ({{{{ case.ref }}}})",
@@ -750,6 +843,8 @@ class Workflow:
                     case_id=case.id,
                     kind="pegasus",
                     payload={
+                        "id": str(user.get("id", "")),
+                        "clave": clave,
                         "rfc": rfc,
                         "correo": str(user.get("correo", "")),
                         "nombre": nombre,
@@ -758,7 +853,7 @@ class Workflow:
                         "note": effect.note,
                         # What an alert about a failure names (see Dispatcher._alert).
                         "to": ["CAM Pegasus"],
-                        "subject": f"CAM Pegasus: {nombre} ({rfc}) a «{effect.status}»",
+                        "subject": f"CAM Pegasus: {nombre} ({clave or rfc}) a «{effect.status}»",
                     },
                     not_before=now,
                     created_at=now,
@@ -769,16 +864,18 @@ class Workflow:
         self, session: Session, case: Case, effect: DeliverCredentials, now: datetime
     ) -> None:
         """Queue one credentials mail per user; the password is made when it is sent."""
-        for user in case.data.get("usuarios", []):
-            address = str(user.get("correo", "")).strip().lower()
+        for user in registry_people(case):
+            own = str(user.get("correo", "")).strip().lower()
+            to = _unique(a for t in effect.to for a in self.directory.resolve(t, case.requester))
             extra = {"usuario": dict(user), "login": user.get("usuario", "")}
             context = self.render_context(case, {**extra, "contrasena": PASSWORD_PLACEHOLDER})
             rendered = self.templates.mail(effect.template, context)
             cc = [a for t in effect.cc for a in self.directory.resolve(t, case.requester)]
             payload = {
                 "from": self.config.mail.address,
-                "to": [address],
-                "cc": cc,
+                "to": to or [own],
+                "cc": [a for a in cc if a not in to],
+                "custody_letter": effect.custody_letter,
                 "subject": tag_subject(rendered.subject, case.process, case.id),
                 "message_id": self._message_id(case),
                 "template": effect.template,
@@ -794,7 +891,7 @@ class Workflow:
     def _open_linked(
         self, session: Session, case: Case, effect: OpenCase, trigger: Trigger, now: datetime
     ) -> None:
-        """Open the case this one becomes, with the files received so far as its evidence."""
+        """Open a linked case: the one this case becomes (with its files), or a side case."""
         wanted = self.process(effect.process).inspects
         files = [
             FileIn(row.filename, row.content_type, self._archive().get(row.sha256), row.sha256)
@@ -803,20 +900,34 @@ class Workflow:
                 .where((Attachment.case_id == case.id) & Attachment.message_id.is_not(None))
                 .order_by(Attachment.id.desc())
             )
+            if effect.carry_files
         ]
         opening = self.trigger(
             event("abrir"),
             trigger.actor,
-            text=str(case.data.get("descripcion", "")),
-            facts=inspect(files, wanted, self.config) if files and wanted else {},
+            text=effect.text or str(case.data.get("descripcion", "")),
+            facts=(
+                inspect(files, wanted, self.config, self.calendar.local(now).date())
+                if files and wanted
+                else {}
+            ),
         )
         opened, _ = self.open_case(
-            session, effect.process, opening, now, subject=case.subject, requester=case.requester
+            session,
+            effect.process,
+            opening,
+            now,
+            subject=effect.subject or case.subject,
+            requester=effect.requester or case.requester,
         )
         session.add(
             CaseLink(case_id=opened.id, other_id=case.id, relation=effect.relation, created_at=now)
         )
-        case.data = {**case.data, "convertido_en": case_tag_ref(opened)}
+        if effect.carry_files:
+            case.data = {**case.data, "convertido_en": case_tag_ref(opened)}
+        else:
+            linked = [*case.data.get("casos_relacionados", []), case_tag_ref(opened)]
+            case.data = {**case.data, "casos_relacionados": linked}
 
     def complete_task(
         self, session: Session, task_id: int, actor: str, note: str, now: datetime
@@ -857,6 +968,20 @@ class Workflow:
 def case_tag_ref(case: Case) -> str:
     """The human reference of a case, e.g. 'MA-001 #7'."""
     return f"{case.process} #{case.id}"
+
+
+def registry_people(case: Case) -> list[Mapping[str, Any]]:
+    """Whom a CAM Pegasus change or a credentials delivery is about: users, or the agent."""
+    users: list[Mapping[str, Any]] = case.data.get("usuarios", [])
+    agent = case.data.get("agente")
+    return users or ([agent] if isinstance(agent, Mapping) and agent else [])
+
+
+def agent_info(agent: Mapping[str, Any]) -> AgentInfo:
+    """The agent of a case's data as the form takes it."""
+    return AgentInfo(
+        **{k: str(agent.get(k, "") or "") for k in AgentInfo.__dataclass_fields__},
+    )
 
 
 def user_row(user: Mapping[str, Any]) -> UserRow:

@@ -68,6 +68,10 @@ class Archive:
         """The content stored under this digest."""
         return self.path(sha256).read_bytes()
 
+    def size(self, sha256: str) -> int:
+        """The size in bytes of the file stored under this digest."""
+        return self.path(sha256).stat().st_size
+
     def exists(self, sha256: str) -> bool:
         """True if the digest is stored."""
         return self.path(sha256).exists()

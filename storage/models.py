@@ -96,6 +96,20 @@ class CaseLink(Base):
     __table_args__ = (UniqueConstraint("case_id", "other_id", "relation"),)
 
 
+class CaseKey(Base):
+    """A case's key in an external system, so the same record never opens two cases."""
+
+    __tablename__ = "case_keys"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    system: Mapped[str] = mapped_column(String(32))  # e.g. "pegasus" for an agent's record
+    key: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("system", "key"),)
+
+
 class Event(Base):
     """Append-only audit trail; the database refuses updates and deletes."""
 

@@ -1,4 +1,4 @@
-"""What attached files are, for the rules: the Excel form, signed letters (PDF or image).
+"""What attached files are, for the rules: Excel forms, signed letters and screenshots.
 
 Each inspection reads untrusted bytes through the safe readers of bot/documents and turns
 the result into JSON-able facts for the trigger; a hostile file becomes a fact with a
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from datetime import date
 from typing import Any
 
 from bot.config import Config
@@ -72,7 +73,7 @@ def _form_of(file: FileIn, config: Config) -> dict[str, Any]:
     }
 
 
-def inspect_form(files: Sequence[FileIn], config: Config) -> dict[str, Any]:
+def inspect_form(files: Sequence[FileIn], config: Config, today: date) -> dict[str, Any]:
     """The request form: the first valid spreadsheet, else the first one with its errors."""
     sheets = [f for f in files if is_spreadsheet(f)][:MAX_FORMS]
     if not sheets:
@@ -81,7 +82,7 @@ def inspect_form(files: Sequence[FileIn], config: Config) -> dict[str, Any]:
     return next((r for r in results if r["estado"] == "ok"), results[0])
 
 
-def inspect_signed(files: Sequence[FileIn], config: Config) -> list[dict[str, Any]]:
+def inspect_signed(files: Sequence[FileIn], config: Config, today: date) -> list[dict[str, Any]]:
     """PDF or image files checked as signed documents, the likeliest letter first."""
     # pypdf and Pillow load only when a mail brings such a file.
     from bot.documents.signed import UnacceptableDocument, check_signed, is_signed_candidate
@@ -112,15 +113,50 @@ def inspect_signed(files: Sequence[FileIn], config: Config) -> list[dict[str, An
     return found
 
 
-Inspection = Callable[[Sequence[FileIn], Config], Any]
+def inspect_agent_form(files: Sequence[FileIn], config: Config, today: date) -> dict[str, Any]:
+    """An agent's complementary-data form (MA-002): the first readable one, checked."""
+    from bot.documents.agent_form import read_agent_form
+
+    sheets = [f for f in files if is_spreadsheet(f)][:MAX_FORMS]
+    if not sheets:
+        return {"estado": "ausente"}
+    unreadable: dict[str, Any] = {}
+    for file in sheets:
+        base = {"archivo": file.filename, "sha": file.sha256}
+        try:
+            found = read_agent_form(file.content, today)
+        except SpreadsheetError as exc:
+            unreadable = unreadable or {
+                **base,
+                "estado": "ilegible",
+                "informe": f"No pudimos leer el archivo «{file.filename}»: {exc}",
+            }
+            continue
+        return {
+            **base,
+            "estado": "ok",
+            "datos": dict(found.values),
+            "errores": list(found.errors),
+            "decision": found.decision,
+            "caso": found.case_ref,
+            "clave": found.clave,
+        }
+    return unreadable
+
+
+# Every inspection reads the files it cares about; `today` dates what must be in force.
+Inspection = Callable[[Sequence[FileIn], Config, date], Any]
 
 # The explicit registry: a process names the inspections its mail needs (Process.inspects).
 INSPECTIONS: Mapping[str, Inspection] = {
     "formulario": inspect_form,
+    "formulario_agente": inspect_agent_form,
     "firmados": inspect_signed,
 }
 
 
-def inspect(files: Sequence[FileIn], wanted: Sequence[str], config: Config) -> dict[str, Any]:
+def inspect(
+    files: Sequence[FileIn], wanted: Sequence[str], config: Config, today: date
+) -> dict[str, Any]:
     """The facts of every wanted inspection over these files."""
-    return {name: INSPECTIONS[name](files, config) for name in wanted}
+    return {name: INSPECTIONS[name](files, config, today) for name in wanted}

@@ -21,16 +21,18 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from bot.channels.base import InboundChannel, InboundMessage
+from bot.config import fold_name
 from bot.handlers.authn import authenticate
 from bot.handlers.documents import FileIn, inspect
 from bot.handlers.entities import Entities, Gazetteer, extract
+from bot.handlers.forwards import Forwarded, find_forward, forward_from_eml
 from bot.handlers.intents import UNKNOWN, Classifier, classify
 from bot.handlers.parse import MailParseError, ParsedMail, parse_mail
 from bot.handlers.quotes import strip_reply
 from bot.rules import PROCESSES
 from bot.rules.dsl import NewMail, On, Trigger, event, intent
 from bot.rules.effects import SendMail
-from bot.workflow import SYSTEM_ACTOR, Workflow, plain_subject
+from bot.workflow import SYSTEM_ACTOR, Workflow, plain_subject, view_of
 from storage.archive import Archive
 from storage.db import Database
 from storage.models import Attachment, Case, CaseLink, Event, Message, Outbox
@@ -78,6 +80,8 @@ class Ingest:
     process: str = DEFAULT_PROCESS  # the case's process, or the one claiming a new mail
     facts: dict[str, object] = field(default_factory=dict)
     authenticated: bool = False
+    # Whose words these are: the sender, or the original sender of a forwarded reply.
+    actor: str = ""
 
 
 @dataclass(frozen=True)
@@ -194,6 +198,7 @@ def record_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
     if ing.notes:
         message.detail = {**message.detail, "notes": [*p.notes, *ing.notes]}
     ing.authenticated = bool(message.detail["authenticated"]["ok"])
+    ing.actor = p.sender
     ing.message = message
 
 
@@ -218,12 +223,63 @@ def claim_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
     )
 
 
+def forward_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
+    """A team member forwarding someone's reply: the reply inside is what the case reads.
+
+    Only for a process that takes forwards (Process.forwards). The original sender is the
+    actor the rules check; the forwarder's authentication vouches for the relay, and the
+    forward itself is recorded in the facts and the audit trail.
+    """
+    assert ing.parsed is not None
+    case = ing.case
+    wf = env.workflow
+    if case is None or case.closed_at is not None or not wf.process(case.process).forwards:
+        return
+    if not wf.directory.is_team(ing.parsed.sender):
+        return
+    found = _forwarded(ing)
+    if found is None:
+        return
+    original = found.sender or _by_name(wf, found.sender_name)
+    ing.actor = original or found.sender_name or "(remitente desconocido)"
+    ing.body = found.body
+    ing.facts["reenvio"] = {
+        "por": ing.parsed.sender,
+        "remitente": original,
+        "nombre": found.sender_name,
+        "fecha": found.sent,
+        "asunto": found.subject,
+        "nota": found.note[:2000],
+    }
+
+
+def _forwarded(ing: Ingest) -> Forwarded | None:
+    """The forwarded message: an attached .eml first, else the block in the body."""
+    assert ing.parsed is not None
+    for file in ing.files:
+        if file.content_type.lower() in ("message/rfc822", "message/global"):
+            found = forward_from_eml(file.content)
+            if found is not None:
+                return found
+    return find_forward(ing.parsed.text, subject=ing.parsed.subject)
+
+
+def _by_name(wf: Workflow, name: str) -> str:
+    """A configured person's address from a display name alone, when exactly one matches."""
+    wanted = fold_name(name)
+    if not wanted:
+        return ""
+    found = {p.email for _, p in wf.config.people_with_roles() if fold_name(p.name) == wanted}
+    return found.pop() if len(found) == 1 else ""
+
+
 def inspect_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
     """Read the attachments the process needs (the Excel form, signed letters) as facts."""
     wanted = env.workflow.process(ing.process).inspects
     if not wanted or not (ing.files or ing.skipped):
         return
-    ing.facts = inspect(ing.files, wanted, env.workflow.config)
+    today = env.workflow.calendar.local(ing.now).date()
+    ing.facts.update(inspect(ing.files, wanted, env.workflow.config, today))
     if ing.skipped:
         ing.facts["omitidos"] = list(ing.skipped)
     if ing.message is not None:
@@ -242,8 +298,12 @@ def _summary(facts: dict[str, object]) -> dict[str, object]:
 
 
 def classify_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
-    """What the reply means, for an open case that acts on intents."""
-    if ing.case is None or ing.case.closed_at is not None:
+    """What the reply means, for an open case that acts on intents (or thanks a closed one)."""
+    if ing.case is None:
+        return
+    if ing.case.closed_at is not None:
+        if not ing.files:
+            ing.intent = env.classify(ing.body)
         return
     proc = env.workflow.process(ing.case.process)
     accepted = proc.accepted_intents(ing.case.state)
@@ -286,6 +346,11 @@ def route_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
         return
     case = ing.case
     text = ing.body or p.subject
+    if case is not None and case.closed_at is not None and ing.intent == "THANKS_DONE":
+        # "Muchas gracias" to a closed case is courtesy, not a new problem to open.
+        _note(s, ing, "message_attached", {"from": p.sender, "intent": ing.intent})
+        ing.outcome = "attached"
+        return
     if case is None or case.closed_at is not None:
         previous = case
         trigger = _trigger(ing, wf, event("abrir"), text)
@@ -316,13 +381,15 @@ def route_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
         return
     proc = wf.process(case.process)
     on = intent(ing.intent) if ing.intent in proc.accepted_intents(case.state) else None
-    from_requester = p.sender == case.requester
-    if on is not None and from_requester:
-        trigger = _trigger(ing, wf, on, text)
-        wf.handle(s, case, trigger, ing.now)
+    answer = _trigger(ing, wf, on, text) if on is not None else None
+    if answer is not None and (
+        proc.replies_from(view_of(case), answer)
+        if proc.replies_from is not None
+        else ing.actor == case.requester
+    ):
+        wf.handle(s, case, answer, ing.now)
     elif any(t.on == event("mensaje") for t in proc.outgoing(case.state)):
-        trigger = _trigger(ing, wf, event("mensaje"), text)
-        wf.handle(s, case, trigger, ing.now)
+        wf.handle(s, case, _trigger(ing, wf, event("mensaje"), text), ing.now)
     else:
         _note(s, ing, "message_attached", {"from": p.sender})
     ing.outcome = "attached"
@@ -333,7 +400,7 @@ def _trigger(ing: Ingest, wf: Workflow, on: On, text: str) -> Trigger:
     assert ing.parsed is not None
     return wf.trigger(
         on,
-        ing.parsed.sender,
+        ing.actor or ing.parsed.sender,
         text=text,
         message_id=ing.parsed.message_id,
         entities=ing.entities,
@@ -402,6 +469,7 @@ PIPELINE: tuple[Step, ...] = (
     correlate_step,
     record_step,
     claim_step,
+    forward_step,
     inspect_step,
     classify_step,
     route_step,

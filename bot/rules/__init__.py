@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from bot.rules import ma001_accounts, ma006_tickets
+from bot.rules import ma001_accounts, ma002_agents, ma006_tickets
 from bot.rules.dsl import Process
 
 # The explicit registry of processes; order is the order `mesabot rules` lists them.
-PROCESSES: tuple[Process, ...] = (ma001_accounts.PROCESS, ma006_tickets.PROCESS)
+PROCESSES: tuple[Process, ...] = (
+    ma001_accounts.PROCESS,
+    ma002_agents.PROCESS,
+    ma006_tickets.PROCESS,
+)
 
 
 def get_process(code: str) -> Process:

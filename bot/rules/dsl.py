@@ -226,6 +226,13 @@ class Process:
     claims: Callable[[NewMail], bool] | None = None
     # Which attachment inspections (bot.handlers.documents.INSPECTIONS) its mail needs.
     inspects: tuple[str, ...] = ()
+    # Whose reply may move a case (its intents): the requester when None; a process whose
+    # counterparts are configured people (a zone's assistants) decides here. Replies from
+    # anyone else arrive as the event "mensaje".
+    replies_from: Callable[[CaseView, Trigger], bool] | None = None
+    # A team member may forward a counterpart's reply to the bot: the message inside the
+    # forward is read, and its original sender is who the rules check.
+    forwards: bool = False
 
     def __post_init__(self) -> None:
         """Refuse a definition with unreachable states, dead ends or loose timers."""

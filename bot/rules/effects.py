@@ -122,10 +122,28 @@ class RecordKnowledge:
 
 @dataclass(frozen=True)
 class ArmTimer:
-    """Arm a case timer that outlives state changes until cancelled or the case closes."""
+    """Arm a timer after a delay from now, or at an instant.
+
+    A timer of a kind the target state declares replaces that state timer (e.g. a snooze
+    until the date someone gave); any other kind is a case timer that outlives state
+    changes until cancelled or the case closes.
+    """
 
     kind: str
-    after: Delay
+    after: Delay | None = None
+    at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        """Exactly one of a delay and an instant."""
+        if (self.after is None) == (self.at is None):
+            raise ValueError(f"ArmTimer({self.kind!r}) needs either after or at")
+
+    def due(self, now: datetime, calendar: BusinessCalendar) -> datetime:
+        """When the timer comes due."""
+        if self.at is not None:
+            return self.at
+        assert self.after is not None  # checked in __post_init__
+        return self.after.due(now, calendar)
 
 
 @dataclass(frozen=True)
@@ -136,6 +154,11 @@ class CancelTimer:
 
 
 LetterKind = Literal["autorizacion", "baja"]
+
+
+@dataclass(frozen=True)
+class RenderAgentForm:
+    """Fill the Excel form for the agent's complementary data; the case holds "doc:formato"."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +174,9 @@ class KeepDocument:
 
     name: str
     sha256: str
+    # For a file the archive holds without an attachment row (a whole mail, kept as .eml).
+    filename: str = ""
+    content_type: str = ""
 
 
 PegasusStatus = Literal["Solicitado", "Escalado", "En proceso", "Activo", "Baja"]
@@ -178,6 +204,11 @@ class DeliverCredentials:
 
     template: str
     cc: tuple[Recipient, ...] = ()
+    # Who receives them: each user (the default), or these recipients for every user
+    # (an agent's credentials go through the zone's commercial assistant).
+    to: tuple[Recipient, ...] = ()
+    # The carta custodia goes with them (MA-001); agents sign none (MA-002).
+    custody_letter: bool = True
 
 
 @dataclass(frozen=True)
@@ -190,6 +221,13 @@ class OpenCase:
 
     process: str
     relation: str = "convertido_de"
+    # Who the new case is for, when not this case's requester (an assistant's doubt).
+    requester: str = ""
+    # What the new case is about, when not this case's subject.
+    subject: str = ""
+    text: str = ""  # the opening text, when not this case's description
+    # True: this case becomes the new one (its files go along); False: a side case.
+    carry_files: bool = True
 
 
 Effect = (
@@ -200,6 +238,7 @@ Effect = (
     | ArmTimer
     | CancelTimer
     | RenderLetter
+    | RenderAgentForm
     | KeepDocument
     | UpdatePegasus
     | DeliverCredentials

@@ -140,6 +140,10 @@ def _decide(process: Process, t: Transition, ctx: Context) -> Decision:
 
     arm: list[TimerArm] = []
     cancel: list[str] = []
+    state_kinds = {d.kind for d in target_state.timers}
+    # An action may set when one of its target state's timers comes due (a snooze until
+    # the date someone named): that replaces the declared delay.
+    chosen = {e.kind for e in outcome.effects if isinstance(e, ArmTimer)} & state_kinds
     if target != source:
         # Waiting on someone outside the team counts from when our mail reaches them: mail
         # to them is held until the next opening (a letter sent Friday night leaves Monday).
@@ -147,17 +151,21 @@ def _decide(process: Process, t: Transition, ctx: Context) -> Decision:
         arm.extend(
             TimerArm(d.kind, d.delay(ctx.settings).due(origin, ctx.calendar), "state")
             for d in target_state.timers
+            if d.kind not in chosen
         )
     elif ctx.trigger.on.kind == "timer":
         for d in process.state(source).timers:
-            if d.kind == ctx.trigger.on.name and d.repeat:
+            if d.kind == ctx.trigger.on.name and d.repeat and d.kind not in chosen:
                 due = d.delay(ctx.settings).due(ctx.now, ctx.calendar)
                 arm.append(TimerArm(d.kind, due, "state"))
 
     effects: list[Effect] = []
     for eff in outcome.effects:
         if isinstance(eff, ArmTimer):
-            arm.append(TimerArm(eff.kind, eff.after.due(ctx.now, ctx.calendar), "case"))
+            scope: TimerScope = "state" if eff.kind in state_kinds else "case"
+            if scope == "state" and target == source and ctx.trigger.on.name != eff.kind:
+                cancel.append(eff.kind)  # staying put: the pending one is replaced
+            arm.append(TimerArm(eff.kind, eff.due(ctx.now, ctx.calendar), scope))
         elif isinstance(eff, CancelTimer):
             cancel.append(eff.kind)
         else:

@@ -20,9 +20,10 @@ T0 = mx(2026, 11, 23, 9, 0)
 
 
 def notice(
-    to: str = OUTSIDER, auto: Literal["auto-generated"] | None = "auto-generated"
+    to: str = OUTSIDER,
+    auto: Literal["auto-replied", "auto-generated"] | None = "auto-replied",
 ) -> SendMail:
-    """An automatic mail that needs no case."""
+    """An automatic answer that needs no case."""
     return SendMail(
         to=(to,),
         template="common/cuarentena",
@@ -80,6 +81,21 @@ def test_mail_older_than_a_day_does_not_count_towards_the_daily_cap(app: App) ->
 def test_mail_that_is_not_automatic_is_never_capped(app: App) -> None:
     for n in range(RECIPIENT_CAP + 2):
         assert queue(app, T0 + timedelta(minutes=n), notice(auto=None))
+    assert suppressed(app) == 0
+
+
+def test_reminders_and_alerts_are_never_capped(app: App) -> None:
+    # They follow our own timers, so they cannot loop with someone else's robot.
+    for n in range(RECIPIENT_CAP + 2):
+        assert queue(app, T0 + timedelta(minutes=n), notice(auto="auto-generated"))
+    assert queue(app, T0 + timedelta(hours=1))
+    assert suppressed(app) == 0
+
+
+def test_people_in_the_directory_have_no_daily_cap(app: App) -> None:
+    # A zone's assistant answering many agents in one day gets every answer.
+    for n in range(RECIPIENT_CAP + 5):
+        assert queue(app, T0 + timedelta(minutes=n), notice(to="mariana@example.com"))
     assert suppressed(app) == 0
 
 

@@ -330,7 +330,7 @@ def _outbox(app: App) -> list[EmailMessage]:
 def test_digest_mail_has_an_escaped_html_alternative(app: App) -> None:
     sc = build_scene(app)
     report = run_once(app, DIGEST_AT)
-    assert report.sweep.jobs == ["resumen_diario"]
+    assert report.sweep.jobs == ["barrido_agentes", "resumen_diario"]
     assert report.dispatch.failed == 0
     sent = _outbox(app)
     digests = {str(m["To"]): m for m in sent if str(m["Subject"]).startswith("Resumen diario")}

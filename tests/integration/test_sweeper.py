@@ -15,6 +15,9 @@ from storage.db import Database
 from storage.models import Case, Event, Outbox, Timer
 from tests.conftest import mx
 
+# The recurring jobs of a business day, in the order they run at 08:00.
+DAILY = ["barrido_agentes", "resumen_diario"]
+
 REQUESTER = "ana.perez@example.com"
 
 
@@ -75,19 +78,20 @@ def test_digest_is_a_recurring_timer_row_fired_once_per_business_day(app: App) -
     with app.db.sessions() as s:
         jobs = s.scalars(select(Timer).where(Timer.scope == "job")).all()
         assert [(j.kind, app.calendar.local(j.due_at)) for j in jobs] == [
-            ("resumen_diario", mx(2026, 11, 20, 8, 0))
+            ("barrido_agentes", mx(2026, 11, 20, 8, 0)),
+            ("resumen_diario", mx(2026, 11, 20, 8, 0)),
         ]
     assert run_once(app, mx(2026, 11, 20, 7, 59)).sweep.jobs == []
-    assert run_once(app, mx(2026, 11, 20, 8, 0)).sweep.jobs == ["resumen_diario"]
+    assert run_once(app, mx(2026, 11, 20, 8, 0)).sweep.jobs == DAILY
     assert run_once(app, mx(2026, 11, 20, 12, 0)).sweep.jobs == []
     # Weekend skipped, Monday's run happens once even if the daemon was down until noon.
-    assert run_once(app, mx(2026, 11, 23, 12, 0)).sweep.jobs == ["resumen_diario"]
+    assert run_once(app, mx(2026, 11, 23, 12, 0)).sweep.jobs == DAILY
     assert run_once(app, mx(2026, 11, 23, 13, 0)).sweep.jobs == []
     with app.db.sessions() as s:
         pending = s.scalars(
             select(Timer).where((Timer.scope == "job") & (Timer.status == "pending"))
         ).all()
-        assert [app.calendar.local(t.due_at) for t in pending] == [mx(2026, 11, 24, 8, 0)]
+        assert [app.calendar.local(t.due_at) for t in pending] == [mx(2026, 11, 24, 8, 0)] * 2
     specialists = len(app.config.people.specialists)
     digests = list((app.config.mail.maildir / "outbox" / "new").iterdir())
     assert len(digests) >= 2 * specialists
@@ -95,14 +99,14 @@ def test_digest_is_a_recurring_timer_row_fired_once_per_business_day(app: App) -
 
 def test_first_run_after_the_hour_still_sends_todays_digest(app: App) -> None:
     report = run_once(app, mx(2026, 11, 23, 9, 30))
-    assert report.sweep.jobs == ["resumen_diario"]
+    assert report.sweep.jobs == DAILY
 
 
 def test_holiday_has_no_digest(app: App) -> None:
     app.sweeper.ensure_jobs(mx(2026, 11, 14, 10, 0))  # Saturday before Revolution day
     with app.db.sessions() as s:
         due = s.scalars(select(Timer.due_at).where(Timer.scope == "job")).all()
-    assert [app.calendar.local(d) for d in due] == [mx(2026, 11, 17, 8, 0)]
+    assert [app.calendar.local(d) for d in due] == [mx(2026, 11, 17, 8, 0)] * len(DAILY)
 
 
 def test_stale_timers_are_ignored(app: App) -> None:
@@ -128,7 +132,7 @@ def test_a_failing_job_is_retried_then_parked_without_blocking_others(app: App) 
     now = mx(2026, 11, 23, 9, 0)
     sweeper.ensure_jobs(now)
     first = sweeper.sweep(now)
-    assert first.failed == 1 and first.jobs == ["resumen_diario"]
+    assert first.failed == 1 and first.jobs == DAILY
     for i in range(MAX_ATTEMPTS - 1):
         sweeper.sweep(now + timedelta(minutes=i + 1))
     assert len(calls) == MAX_ATTEMPTS
@@ -138,3 +142,6 @@ def test_a_failing_job_is_retried_then_parked_without_blocking_others(app: App) 
         assert row.attempts == MAX_ATTEMPTS
         assert "falla simulada" in (row.last_error or "")
         assert s.scalars(select(Event.kind).where(Event.kind == "timer_failed")).all()
+        # The specialists hear of it once, however often the job is retried that day.
+        alerts = s.scalars(select(Outbox).where(Outbox.dedupe_key.like("trabajo_fallido:%")))
+        assert [a.payload["template"] for a in alerts] == ["common/temporizador_fallido"]

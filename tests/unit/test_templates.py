@@ -28,6 +28,31 @@ CASE = {
     "assignee_name": "Sofía Ramírez",
     "data": {},
 }
+# An agent's case (MA-002): its templates read the agent, the zone and the data given.
+AGENT_CASE = {
+    **CASE,
+    "ref": "MA-002 #12",
+    "process": "MA-002",
+    "process_name": "Cuentas MET agentes",
+    "state": "confirmacion_asistente",
+    "state_label": "Confirmación de la asistente",
+    "subject": "Alta de agente Juan Pérez (clave A100200)",
+    "data": {
+        "agente": {
+            "id": "7",
+            "clave": "A100200",
+            "nombre": "Juan Pérez",
+            "rfc": "PEGJ800101AB1",
+            "correo": "juan.perez@example.net",
+            "promotoria": "Promotoría Reforma",
+            "cedula": "",
+        },
+        "zona": "CDMX",
+        "datos": {"curp": "PEGJ800101HDFRRN09", "celular": "5512345678"},
+        "aprobado": {"por": "julio@example.com", "reenviado_por": ""},
+    },
+}
+CASES = {"MA-002": AGENT_CASE}
 BASE = {"org": "Promotoría Ejemplo", "bot": "mesa.ayuda@example.com", "horario": "lunes..."}
 HOSTILE = "<script>alert(1)</script> Facturas & notas"
 # One case as the daily digest lists it, with a subject a stranger could have written.
@@ -66,6 +91,35 @@ EXTRA: dict[str, dict[str, Any]] = {
     "MA-006/recordatorio_validacion": {"fecha_cierre": "2026-11-25"},
     "MA-006/cerrado_especialista": {"motivo": "Duplicado"},
     "common/tarea": {"task": {"id": 3, "title": "Subir carta", "body": "..."}},
+    "common/temporizador_fallido": {
+        "aviso": "barrido_agentes",
+        "error": "PegasusUnavailable: sin conexión",
+        "intentos": 5,
+    },
+    "MA-002/confirmacion": {"limite": "2026-11-30"},
+    "MA-002/recordatorio": {"faltan": ["CURP"]},
+    "MA-002/faltan_datos": {"faltan": ["CURP"], "errores": ["Teléfono celular: «55 1» ..."]},
+    "MA-002/confirma_decision": {"faltan": [], "errores": []},
+    "MA-002/en_espera": {"fecha": "2026-11-30", "fecha_dada": True},
+    "MA-002/escalar_espera": {"veces": 3},
+    "MA-002/respuesta": {"texto": "Sí, la cédula basta", "especialista": "sofia@example.com"},
+    "MA-002/remitente_no_autorizado": {
+        "remitente": "andrea@example.com",
+        "autenticado": True,
+        "reenviado_por": "",
+        "texto": "Sí adelante",
+    },
+    "MA-002/nuevo_mensaje": {"texto": "¿Cómo va?", "remitente": "julio@example.com"},
+    "MA-002/datos_adicionales": {"texto": "Fecha de nacimiento"},
+    "MA-002/alta_completa": {"usuario": "A100200"},
+    "MA-002/credenciales": {
+        "usuario": {"nombre": "Juan Pérez", "clave": "A100200"},
+        "login": "A100200",
+        "contrasena": "(contraseña)",
+    },
+    "MA-002/recordatorio_cierre": {"fecha_cierre": "2026-11-30"},
+    "MA-002/cerrado_especialista": {"motivo": "Duplicado"},
+    "MA-002/barrido_errores": {"errores": [{"id": "7", "nombre": "Juan", "error": "x"}]},
     "MA-001/acuse_en_proceso": {"informe": "Revisamos el formato...", "movimiento": "alta"},
     "MA-001/datos_incompletos": {
         "informe": "Fila 2, columna «RFC»: ...",
@@ -145,6 +199,16 @@ EXTRA: dict[str, dict[str, Any]] = {
         ],
         "cerrados": [{**ROW, "cerrado": "20/11/2026 11:30", "motivo": "validado"}],
         "cerrados_periodo": "del viernes 20 al domingo 22 de noviembre",
+        "barrido": {
+            "cuando": "23/11/2026 08:00",
+            "solicitados": 3,
+            "nuevos": ["MA-002 #13"],
+            "ruteados": [],
+            "excluidos": [
+                {"clave": "B1", "nombre": HOSTILE, "promotoria": "Reforma", "tipo": "BPN"}
+            ],
+            "errores": [],
+        },
         "totales": {
             "abiertos": 1,
             "sin_asignar": 0,
@@ -159,7 +223,8 @@ EXTRA: dict[str, dict[str, Any]] = {
 
 @pytest.mark.parametrize("name", TEMPLATES.names())
 def test_each_mail_template_renders_in_spanish_with_a_subject(name: str) -> None:
-    mail = TEMPLATES.mail(name, {**BASE, "case": CASE, **EXTRA.get(name, {})})
+    case = CASES.get(name.partition("/")[0], CASE)
+    mail = TEMPLATES.mail(name, {**BASE, "case": case, **EXTRA.get(name, {})})
     assert mail.subject
     assert mail.body.strip()
     assert "{{" not in mail.body and "{%" not in mail.body
@@ -169,8 +234,9 @@ def test_each_mail_template_renders_in_spanish_with_a_subject(name: str) -> None
 
 @pytest.mark.parametrize("name", [n for n in TEMPLATES.names() if n in EXTRA])
 def test_a_missing_variable_is_an_error_not_a_blank(name: str) -> None:
+    case = CASES.get(name.partition("/")[0], CASE)
     with pytest.raises(UndefinedError):
-        TEMPLATES.mail(name, {**BASE, "case": CASE})
+        TEMPLATES.mail(name, {**BASE, "case": case})
 
 
 @pytest.mark.parametrize("name", TEMPLATES.html_names())
