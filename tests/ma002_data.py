@@ -147,7 +147,8 @@ def fill(form: bytes, values: Mapping[str, Any], decision: str = "") -> bytes:
     sheet = book[SHEET_TITLE]
     rows = {str(r[0].value): r[0].row for r in sheet.iter_rows(min_col=1, max_col=1) if r[0].value}
     for key, value in values.items():
-        sheet.cell(row=rows[labels[key]], column=2, value=value)
+        if labels[key] in rows:  # what CAM Pegasus knows is shown locked, not asked
+            sheet.cell(row=rows[labels[key]], column=2, value=value)
     if decision:
         sheet.cell(row=rows[DECISION_LABEL], column=2, value=decision)
     buffer = io.BytesIO()

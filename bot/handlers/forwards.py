@@ -274,7 +274,9 @@ def _strip_name_tail(name: str) -> str:
 
 def _clean_name(name: str) -> str:
     """A display name with its quotes, bold marks and extra spaces removed."""
-    return " ".join(name.split()).strip(" \"'*")
+    name = " ".join(name.split()).strip(" \"'*")
+    # Leftovers such as "<>" or "[]" name nobody.
+    return name if any(ch.isalnum() for ch in name) else ""
 
 
 def _parse_from(value: str) -> tuple[str, str]:

@@ -32,6 +32,7 @@ from tests.e2e.test_cli import (
     to_person,
 )
 from tests.ma001_data import USER_A, USER_B, USER_C, form, image, pdf
+from tests.ma002_data import SCHEMA as PEGASUS_SCHEMA
 
 REQUESTER = "lucia.mendez@promotoria-costera.mx"
 DIRECTOR = "director.general@example.com"
@@ -48,14 +49,7 @@ def setup_folder(tmp: Path) -> Path:
     tmp.mkdir(parents=True, exist_ok=True)
     pegasus = tmp / "pegasus.db"
     con = sqlite3.connect(pegasus)
-    con.executescript(
-        """
-        CREATE TABLE pegasus_usuarios (id INTEGER PRIMARY KEY, nombre TEXT, rfc TEXT,
-            correo TEXT, estatus TEXT, promotoria TEXT, clave TEXT, tipo TEXT, cedula TEXT);
-        CREATE TABLE pegasus_adjuntos (id INTEGER PRIMARY KEY, usuario_id INTEGER, nombre TEXT,
-            tipo_contenido TEXT, contenido BLOB, nota TEXT, creado TEXT);
-        """
-    )
+    con.executescript(PEGASUS_SCHEMA)
     for name, key, mail in (USER_A, USER_B, USER_C):
         con.execute(
             "INSERT INTO pegasus_usuarios (nombre, rfc, correo, estatus, tipo) "
@@ -64,6 +58,12 @@ def setup_folder(tmp: Path) -> Path:
         )
     con.commit()
     con.close()
+    configure(tmp, pegasus)
+    return pegasus
+
+
+def configure(tmp: Path, pegasus: Path) -> None:
+    """The shipped config in the folder, trusting our MTA, with CAM Pegasus on SQLite."""
     text = SHIPPED_CONFIG.read_text(encoding="utf-8")
     text = text.replace("trusted_authserv_ids = []", f'trusted_authserv_ids = ["{AUTHSERV}"]')
     shipped = '[systems.pegasus]\nadapter = "manual"\n'
@@ -72,7 +72,6 @@ def setup_folder(tmp: Path) -> Path:
         shipped, f'[systems.pegasus]\nadapter = "sql"\nurl = "sqlite:///{pegasus}"\n'
     )
     (tmp / "config.toml").write_text(text, encoding="utf-8")
-    return pegasus
 
 
 def pegasus_rows(path: Path) -> dict[str, tuple[str, list[str]]]:
