@@ -406,26 +406,35 @@ def new(
     subject: Annotated[str, typer.Option("--subject", help="Asunto.")],
     requester: Annotated[str, typer.Option("--requester", metavar="EMAIL", help="Solicitante.")],
     note: Annotated[str, typer.Option("--note", help="Descripción.")] = "",
+    sets: Annotated[
+        list[str] | None,
+        typer.Option("--set", metavar="KEY=VALUE", help="Dato del caso (p. ej. clave=A123)."),
+    ] = None,
     by: Annotated[
         str | None, typer.Option("--by", metavar="EMAIL", help="Quién lo registra.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Salida JSON.")] = False,
 ) -> None:
-    """Registra un caso recibido por teléfono o en persona."""
+    """Registra un caso recibido por teléfono o en persona (o un agente, con --set)."""
     from bot.rules.dsl import event
     from bot.views import case_summary
+    from bot.workflow import CannotOpen
 
     app = _app(ctx)
     try:
         app.workflow.process(process.upper())
     except KeyError:
         _fail(f"Proceso desconocido: {process}")
+    values = _parse_sets(sets or [])
     now = app.clock.now()
     with app.db.transaction() as s:
-        trigger = app.workflow.trigger(event("abrir"), _actor(by), text=note)
-        opened, _ = app.workflow.open_case(
-            s, process.upper(), trigger, now, subject=subject, requester=requester
-        )
+        trigger = app.workflow.trigger(event("abrir"), _actor(by), text=note, values=values)
+        try:
+            opened, _ = app.workflow.open_case(
+                s, process.upper(), trigger, now, subject=subject, requester=requester
+            )
+        except CannotOpen as exc:
+            _fail(exc.reason)
         summary = case_summary(app.workflow, opened)
     if as_json:
         _print_json(summary)

@@ -110,6 +110,14 @@ class UnknownTask(LookupError):
     """No open task has this id."""
 
 
+class CannotOpen(ValueError):
+    """No entry transition of the process accepts this opening; `reason` is Spanish."""
+
+    def __init__(self, process: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"{process}: {reason}")
+
+
 def case_tag(process: str, case_id: int) -> str:
     """The subject tag that threads mail to a case, e.g. '[MA-006 #7]'."""
     return f"[{process} #{case_id}]"
@@ -259,7 +267,7 @@ class Workflow:
         session.flush()  # the id is needed for the subject tag
         result = step(proc, view_of(case), trigger, now, self.calendar, self._settings(proc))
         if isinstance(result, Rejected):
-            raise ValueError(f"{proc.code} cannot open a case on {trigger.on}: {result.reason}")
+            raise CannotOpen(proc.code, result.reason)
         return case, self._follow(session, case, result, trigger, now)
 
     def handle(

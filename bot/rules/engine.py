@@ -123,10 +123,10 @@ def step(
                 f"Faltan datos para «{trigger.on.name}» en el caso {case.ref}: {keys}.",
             )
         labels = "; ".join(t.guard_label for t in candidates if t.guard_label)
+        where = f"en el caso {case.ref}" if case.state else f"para abrir un caso {case.process}"
         return Rejected(
             "guard",
-            f"«{trigger.on.name}» no procede en el caso {case.ref}"
-            + (f": {labels}." if labels else "."),
+            f"«{trigger.on.name}» no procede {where}" + (f": {labels}." if labels else "."),
         )
     return _decide(process, chosen, ctx)
 

@@ -246,14 +246,28 @@ def _zone_for(ctx: Context, promotoria: str) -> str:
 
 
 def _zone_known(ctx: Context) -> bool:
-    """Paso 2: the agent's promotoría belongs to a configured zone."""
-    return bool(_zone_for(ctx, _record(ctx).get("promotoria", "")))
+    """Pasos 1-2: an agent with a name whose promotoría belongs to a configured zone."""
+    return _has_agent(ctx) and bool(_zone_for(ctx, _record(ctx).get("promotoria", "")))
+
+
+def _has_agent(ctx: Context) -> bool:
+    """Paso 1: the case names an agent (CAM Pegasus' record, or typed with --set)."""
+    return bool(str(_record(ctx).get("nombre", "")).strip())
+
+
+# What a specialist gives to register an agent by hand (`mesabot new MA-002 --set ...`),
+# when CAM Pegasus cannot be read.
+AGENT_KEYS = ("clave", "nombre", "rfc", "correo", "promotoria", "cedula")
 
 
 def _record(ctx: Context) -> Mapping[str, str]:
-    """The CAM Pegasus record the sweep found (on opening)."""
+    """The agent's CAM Pegasus record: found by the sweep, or typed by a specialist."""
     found = ctx.trigger.facts.get("agente")
-    return found if isinstance(found, Mapping) else {}
+    if isinstance(found, Mapping):
+        return found
+    typed = {k: ctx.trigger.values.get(k, "").strip() for k in AGENT_KEYS}
+    typed["correo"] = typed["correo"].lower()
+    return {**typed, "id": "", "tipo": ""}
 
 
 def _named_zone(ctx: Context) -> str:
@@ -1068,6 +1082,8 @@ PROCESS = Process(
             "sin_zona",
             ("MA-002 paso 1", "MA-002 paso 2"),
             action=open_without_zone,
+            guard=_has_agent,
+            guard_label="datos del agente (--set nombre=... clave=... promotoria=...)",
             description="Agente en «Solicitado» de una promotoría sin zona: tarea al especialista",
         ),
         Transition(
