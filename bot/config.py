@@ -480,8 +480,12 @@ class AgentsSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     sweep_time: HHMM = "08:00"
-    # CAM Pegasus types left out of the sweep, matched as words of the agent's type,
-    # ignoring case and accents: BPN consultants need MetLife's own enrolment.
+    # CAM Pegasus also holds administrative users (MA-001): a record is an agent when its
+    # type has one of these words (ignoring case and accents), or has no type but an
+    # agent key.
+    types: tuple[Text, ...] = ("Agente",)
+    # Types left out of the sweep and listed in the digest: BPN consultants need
+    # MetLife's own enrolment.
     exclude_types: tuple[Text, ...] = ("BPN",)
 
     @property

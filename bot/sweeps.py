@@ -2,8 +2,9 @@
 
 Every business day at [agents] sweep_time the sweep lists the agents in "Solicitado" and
 opens an MA-002 case for each one that has none yet (the case_keys row "pegasus"/record id
-makes that exactly once, even with two daemons). Types listed in [agents] exclude_types
-(BPN consultants) are left out and listed in the digest. Cases whose promotoría had no
+makes that exactly once, even with two daemons). Administrative users (MA-001) are not
+agents ([agents] types); types listed in exclude_types (BPN consultants) are left out and
+listed in the digest. Cases whose promotoría had no
 zone are routed again when the configuration now gives one. What the sweep saw is kept in
 the cursor row ("ma002", "barrido") for the digest.
 """
@@ -36,10 +37,15 @@ CURSOR = ("ma002", "barrido")
 CHUNK = 500
 
 
-def excluded(record: PegasusRecord, types: Sequence[str]) -> bool:
-    """Whether the record's type is one the sweep leaves out (e.g. "Consultor BPN")."""
+def has_type(record: PegasusRecord, types: Sequence[str]) -> bool:
+    """Whether the record's type has one of these words (e.g. "BPN" in "Consultor BPN")."""
     kind = fold_name(record.tipo)
     return any(re.search(rf"\b{re.escape(fold_name(t))}\b", kind) for t in types if t.strip())
+
+
+def is_agent(record: PegasusRecord, types: Sequence[str]) -> bool:
+    """An agent, not an administrative user: by type, or with no type by an agent key."""
+    return has_type(record, types) if record.tipo.strip() else bool(record.clave.strip())
 
 
 def agents_sweep_job(wf: Workflow, s: Session, now: datetime) -> None:
@@ -51,9 +57,13 @@ def agents_sweep_job(wf: Workflow, s: Session, now: datetime) -> None:
     # An unreachable CAM Pegasus raises here: the timer is retried, and parked with an
     # alert after repeated failures.
     records = pegasus.list_by_status("Solicitado")
-    types = wf.config.agents.exclude_types
-    left_out = [r for r in records if excluded(r, types)]
-    wanted = [r for r in records if not excluded(r, types) and r.id]
+    settings = wf.config.agents
+    left_out = [r for r in records if has_type(r, settings.exclude_types)]
+    wanted = [
+        r
+        for r in records
+        if r.id and is_agent(r, settings.types) and not has_type(r, settings.exclude_types)
+    ]
     known = _known_keys(s, [r.id for r in wanted])
     opened: list[str] = []
     failed: list[dict[str, str]] = []
@@ -188,4 +198,4 @@ def last_sweep(s: Session) -> dict[str, Any] | None:
     return found
 
 
-__all__ = ["agents_sweep_job", "excluded", "last_sweep"]
+__all__ = ["agents_sweep_job", "has_type", "is_agent", "last_sweep"]
