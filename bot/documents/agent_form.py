@@ -374,6 +374,8 @@ def build_agent_form(agent: AgentInfo, case_ref: str, today: dt.date) -> bytes:
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Protection, Side
     from openpyxl.worksheet.datavalidation import DataValidation
 
+    from bot.documents.blank_form import protect_and_fit
+
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = SHEET_TITLE
@@ -509,14 +511,7 @@ def build_agent_form(agent: AgentInfo, case_ref: str, today: dt.date) -> bytes:
         validation.add(f"B{input_rows[key]}")
         sheet.add_data_validation(validation)
 
-    # Protection against accidental edits only: no password, so nobody is ever locked out.
-    sheet.protection.sheet = True
-    sheet.protection.formatColumns = False
-    sheet.protection.formatRows = False
-    sheet.page_setup.orientation = "landscape"
-    sheet.page_setup.fitToWidth = 1
-    sheet.page_setup.fitToHeight = 0
-    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    protect_and_fit(sheet)
     workbook.properties.creator = "Mesa de Ayuda"
     workbook.properties.title = TITLE
     buffer = BytesIO()

@@ -16,6 +16,10 @@ import zipfile
 from collections.abc import Sequence
 from io import BytesIO
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from openpyxl.worksheet.worksheet import Worksheet
 
 __all__ = [
     "DATA_ROWS",
@@ -133,14 +137,7 @@ def build_blank_form(zones: Sequence[str]) -> bytes:
         sheet.add_data_validation(validation)
 
     sheet.freeze_panes = f"A{first_data}"
-    sheet.protection.sheet = True
-    # Resizing columns and rows stays allowed; the header and the layout do not change.
-    sheet.protection.formatColumns = False
-    sheet.protection.formatRows = False
-    sheet.page_setup.orientation = "landscape"
-    sheet.page_setup.fitToWidth = 1
-    sheet.page_setup.fitToHeight = 0
-    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    protect_and_fit(sheet)
 
     workbook.properties.creator = "Mesa de Ayuda"
     workbook.properties.title = TITLE
@@ -197,3 +194,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def protect_and_fit(sheet: Worksheet) -> None:
+    """Lock the layout against accidental edits and print one page wide, in landscape.
+
+    No password, so nobody is ever locked out; resizing columns and rows stays allowed.
+    """
+    sheet.protection.sheet = True
+    sheet.protection.formatColumns = False
+    sheet.protection.formatRows = False
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True

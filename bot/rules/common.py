@@ -1,11 +1,12 @@
-"""Actions and helpers every process shares: notes, reassignment, RFC 3834 marking."""
+"""Actions and helpers every process shares: notes, reassignment, notices to the assignee,
+RFC 3834 marking, and the desk's own commands."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, Literal
 
-from bot.rules.dsl import Context, Outcome
+from bot.rules.dsl import Context, Outcome, Transition, command
 from bot.rules.effects import SendMail
 
 
@@ -49,3 +50,61 @@ def validation_reminder(template: str) -> Callable[[Context], Outcome]:
         return Outcome(effects=(mail,))
 
     return remind
+
+
+def assignee_notice(ctx: Context, template: str) -> SendMail:
+    """The assignee (else the specialists) told what someone wrote on the case."""
+    return SendMail(
+        to=("@assignee",),
+        template=template,
+        context={"texto": ctx.trigger.text[:4000], "remitente": ctx.trigger.actor},
+        auto="auto-generated",
+        immediate=True,
+    )
+
+
+def tell_assignee(template: str) -> Callable[[Context], Outcome]:
+    """The action keeping a message the state does not act on, with the assignee told."""
+
+    def told(ctx: Context) -> Outcome:
+        """A message nobody acts on is passed to a person."""
+        return Outcome(effects=(assignee_notice(ctx, template),))
+
+    return told
+
+
+def remind_assignee(template: str) -> Callable[[Context], Outcome]:
+    """The action reminding the assignee that the case still waits on the desk."""
+
+    def remind(ctx: Context) -> Outcome:
+        """The case is still on the desk's side: remind its assignee."""
+        mail = SendMail(to=("@assignee",), template=template, auto="auto-generated", immediate=True)
+        return Outcome(effects=(mail,))
+
+    return remind
+
+
+def desk_commands(
+    sources: tuple[str, ...], step: str, what: str, *, assign_step: str = ""
+) -> tuple[Transition, ...]:
+    """`nota --note` and `asignar --set asignado=` on every open state of a process."""
+    return (
+        Transition(
+            sources,
+            command("nota"),
+            None,
+            (step,),
+            action=add_note,
+            requires=("nota",),
+            description="Nota interna",
+        ),
+        Transition(
+            sources,
+            command("asignar"),
+            None,
+            (assign_step or step,),
+            action=assign,
+            requires=("asignado",),
+            description=f"Reasignar {what}",
+        ),
+    )

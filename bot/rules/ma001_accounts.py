@@ -18,7 +18,13 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from bot.rules.common import add_note, answer_auto, assign, validation_reminder
+from bot.rules.common import (
+    answer_auto,
+    desk_commands,
+    remind_assignee,
+    tell_assignee,
+    validation_reminder,
+)
 from bot.rules.dsl import (
     Context,
     NewMail,
@@ -433,24 +439,8 @@ def alert_unproven_signature(ctx: Context) -> Outcome:
     )
 
 
-def message_attached(ctx: Context) -> Outcome:
-    """A message the state does not act on is kept with the case and the assignee is told."""
-    notice = SendMail(
-        to=("@assignee",),
-        template="MA-001/nuevo_mensaje",
-        context={"texto": ctx.trigger.text[:4000], "remitente": ctx.trigger.actor},
-        auto="auto-generated",
-        immediate=True,
-    )
-    return Outcome(effects=(notice,))
-
-
-def remind_task(ctx: Context) -> Outcome:
-    """A task of the help desk is still open: remind the assignee."""
-    mail = SendMail(
-        to=("@assignee",), template="MA-001/seguimiento", auto="auto-generated", immediate=True
-    )
-    return Outcome(effects=(mail,))
+message_attached = tell_assignee("MA-001/nuevo_mensaje")
+remind_task = remind_assignee("MA-001/seguimiento")
 
 
 def dsn_recorded(ctx: Context) -> Outcome:
@@ -1215,24 +1205,7 @@ PROCESS = Process(
             action=message_attached,
             description="Mensaje que el estado no espera: se adjunta y se avisa al asignado",
         ),
-        Transition(
-            OPEN,
-            command("nota"),
-            None,
-            ("MA-001 paso 3",),
-            action=add_note,
-            requires=("nota",),
-            description="Nota interna",
-        ),
-        Transition(
-            OPEN,
-            command("asignar"),
-            None,
-            ("MA-001 paso 3",),
-            action=assign,
-            requires=("asignado",),
-            description="Reasignar la solicitud",
-        ),
+        *desk_commands(OPEN, "MA-001 paso 3", "la solicitud"),
         Transition(
             OPEN,
             command("cerrar"),

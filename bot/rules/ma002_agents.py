@@ -36,7 +36,7 @@ from bot.documents.agent_form import (
     merged,
     missing_fields,
 )
-from bot.rules.common import add_note, answer_auto, assign
+from bot.rules.common import answer_auto, desk_commands, remind_assignee, tell_assignee
 from bot.rules.dsl import (
     CaseView,
     Context,
@@ -614,24 +614,8 @@ def alert_stranger(ctx: Context) -> Outcome:
     )
 
 
-def message_attached(ctx: Context) -> Outcome:
-    """A message the bot does not act on is kept with the case and a specialist told."""
-    notice = SendMail(
-        to=("@assignee",),
-        template="MA-002/nuevo_mensaje",
-        context={"texto": ctx.trigger.text[:4000], "remitente": ctx.trigger.actor},
-        auto="auto-generated",
-        immediate=True,
-    )
-    return Outcome(effects=(notice,))
-
-
-def remind_task(ctx: Context) -> Outcome:
-    """A task of the help desk is still open: remind the assignee."""
-    mail = SendMail(
-        to=("@assignee",), template="MA-002/seguimiento", auto="auto-generated", immediate=True
-    )
-    return Outcome(effects=(mail,))
+message_attached = tell_assignee("MA-002/nuevo_mensaje")
+remind_task = remind_assignee("MA-002/seguimiento")
 
 
 def ask_more_data(ctx: Context) -> Outcome:
@@ -1283,24 +1267,7 @@ PROCESS = Process(
             requires=("nota",),
             description="Respuesta del especialista a la asistente, por el bot",
         ),
-        Transition(
-            OPEN,
-            command("nota"),
-            None,
-            ("MA-002 paso 8",),
-            action=add_note,
-            requires=("nota",),
-            description="Nota interna",
-        ),
-        Transition(
-            OPEN,
-            command("asignar"),
-            None,
-            ("MA-002 paso 8",),
-            action=assign,
-            requires=("asignado",),
-            description="Reasignar el caso",
-        ),
+        *desk_commands(OPEN, "MA-002 paso 8", "el caso"),
         Transition(
             OPEN,
             command("cerrar"),

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.rules.common import add_note, answer_auto, assign, notes, validation_reminder
+from bot.rules.common import (
+    add_note,
+    answer_auto,
+    assign,
+    assignee_notice,
+    notes,
+    remind_assignee,
+    validation_reminder,
+)
 from bot.rules.dsl import (
     Context,
     Outcome,
@@ -112,25 +120,11 @@ def requester_wrote(ctx: Context) -> Outcome:
             due=business_hours(4),
         )
         return Outcome(effects=(review,))
-    notice = SendMail(
-        to=("@assignee",),
-        template="MA-006/nuevo_mensaje",
-        context={"texto": ctx.trigger.text[:4000], "remitente": ctx.trigger.actor},
-        auto="auto-generated",
-        immediate=True,
-    )
-    return Outcome(effects=(notice,))
+    return Outcome(effects=(assignee_notice(ctx, "MA-006/nuevo_mensaje"),))
 
 
-def follow_up(ctx: Context) -> Outcome:
-    """Paso 9: a ticket in progress is never silent; remind the assignee."""
-    reminder = SendMail(
-        to=("@assignee",),
-        template="MA-006/seguimiento",
-        auto="auto-generated",
-        immediate=True,
-    )
-    return Outcome(effects=(reminder,))
+# Paso 9: a ticket in progress is never silent; the assignee is reminded.
+follow_up = remind_assignee("MA-006/seguimiento")
 
 
 def resolve(ctx: Context) -> Outcome:
