@@ -28,6 +28,19 @@ machines can be compared through the ratio.
             warmed up on the valid form: wall time and peak RSS (VmHWM) per file, against
             the valid one-user form measured the same way before and after them (mean
             time, higher peak). EXCEDE marks a file over 1 s or 200 MB
+  sweep     MA-002's daily CAM Pegasus sweep (bot.sweeps.agents_sweep_job, the recurring
+            job "barrido_agentes") in process on SQLite, with the shipped config switched to
+            the sql CAM Pegasus adapter over a SQLite file of 200 agents in «Solicitado»
+            spread over the shipped zones' promotorías, after a warm-up on a throwaway
+            database (imports, first cases, first dispatch). The first sweep, Monday 08:00,
+            opens 200 cases (each renders its .xlsx form with openpyxl and queues the
+            confirmation mail with it), per agent, against opening 200 MA-006 tickets in one
+            transaction on a fresh database; the form alone (build_agent_form, median of 50);
+            the 200 confirmation mails dispatched, per mail, against the 200 tickets'
+            acknowledgements dispatched the same way; the next day's sweep with no new agent
+            (all known: the case_keys lookup, median of 5) against listing «Solicitado» in
+            CAM Pegasus alone. Wall time; CPU time of the same runs is in the JSON. Fails
+            unless the first sweep opens exactly 200 cases and later ones none
 
 `python benchmarks/run.py [SECTION ...] [--ingest-messages N] [--ingest-profile FILE]`
 runs the named sections only (all by default); latest.json holds the sections that ran.
@@ -80,7 +93,12 @@ INGEST_MESSAGES = 10_000
 INGEST_TARGET = 200.0  # messages per second, end to end, on a 2-core machine
 # Monday 23 November 2026 at 11:00, within support hours, after a week of mail.
 INGEST_AT = datetime(2026, 11, 23, 11, 0, tzinfo=MX)
-SECTIONS = ("startup", "engine", "cycle", "ingest", "classify", "hostile")
+SWEEP_AGENTS = 200
+# Monday 23 November 2026 at 08:00, the [agents] sweep_time of the shipped config.
+SWEEP_AT = datetime(2026, 11, 23, 8, 0, tzinfo=MX)
+SWEEP_FORM_RUNS = 50
+SWEEP_REPEATS = 5  # later days' sweeps (and CAM Pegasus listings) timed; median
+SECTIONS = ("startup", "engine", "cycle", "ingest", "classify", "hostile", "sweep")
 CLASSIFY_ROUNDS = 5
 CHILD = "--measure-child"
 HOSTILE_MAX_S = 1.0
@@ -282,6 +300,189 @@ def bench_cycle() -> dict[str, Any]:
         "messages_per_s": CYCLE_CASES / cycle_s,
         "cli_run_once_s": cli_s,
         "cli_ms_per_message": 1000 * cli_s / CYCLE_CASES,
+    }
+
+
+# --- MA-002: the daily CAM Pegasus sweep ----------------------------------------------------
+
+_SHIPPED_PEGASUS = '[systems.pegasus]\nadapter = "manual"\n'
+
+
+def _sweep_app(folder: Path, pegasus: Path) -> Any:
+    """The shipped config in `folder`, CAM Pegasus read by SQL from `pegasus`; migrated."""
+    from bot.app import build_app, migrate
+    from bot.clock import FixedClock
+    from bot.config import load_config
+
+    text = (ROOT / "config.toml").read_text(encoding="utf-8")
+    if _SHIPPED_PEGASUS not in text:
+        raise SystemExit("sweep: config.toml no longer ships [systems.pegasus] adapter = manual")
+    sql = f'[systems.pegasus]\nadapter = "sql"\nurl = "sqlite:///{pegasus}"\n'
+    folder.mkdir()
+    (folder / "config.toml").write_text(text.replace(_SHIPPED_PEGASUS, sql), encoding="utf-8")
+    app = build_app(load_config(folder / "config.toml", {}), FixedClock(SWEEP_AT), folder)
+    migrate(app)
+    app.mail.ensure()
+    return app
+
+
+def _open_tickets(app: Any, count: int, at: datetime) -> None:
+    """`count` MA-006 tickets opened in one transaction (the cost of a plain case)."""
+    from bot.rules.dsl import event
+
+    with app.db.transaction() as s:
+        for n in range(1, count + 1):
+            trigger = app.workflow.trigger(event("abrir"), text=f"Descripción del problema {n}")
+            app.workflow.open_case(
+                s,
+                "MA-006",
+                trigger,
+                at,
+                subject=f"Ticket de prueba {n}",
+                requester=f"usuario{n}@example.com",
+            )
+
+
+def _count_cases(app: Any, process: str) -> int:
+    """How many cases of this process the database holds."""
+    from sqlalchemy import func, select
+
+    from storage.models import Case
+
+    with app.db.sessions() as s:
+        return int(s.scalar(select(func.count(Case.id)).where(Case.process == process)) or 0)
+
+
+def _outbox_bytes(folder: Path) -> int:
+    """Total size of the files in the folder's outbox/new."""
+    new = folder / "var" / "mail" / "outbox" / "new"
+    return sum(f.stat().st_size for f in new.iterdir()) if new.is_dir() else 0
+
+
+def _timed(call: Callable[[], object]) -> tuple[float, float]:
+    """Wall and CPU seconds one call takes (CPU: this process, all threads)."""
+    start, cpu = time.perf_counter(), time.process_time()
+    call()
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def bench_sweep() -> dict[str, Any]:
+    """MA-002's daily sweep on SQLite: new agents, the day after, the confirmation mails."""
+    from bot.documents.agent_form import AgentInfo, build_agent_form
+    from bot.sweeps import agents_sweep_job, last_sweep
+    from tests.ma002_data import PROMOTORIAS, agent, pegasus_db
+
+    promotorias = [p for names in PROMOTORIAS.values() for p in names]
+    agents = [agent(n, promotorias[n % len(promotorias)]) for n in range(1, SWEEP_AGENTS + 1)]
+
+    def sweep(app: Any, at: datetime) -> None:
+        with app.db.transaction() as s:
+            agents_sweep_job(app.workflow, s, at)
+
+    with tempfile.TemporaryDirectory(prefix="mesabot-bench-") as tmp:
+        base = Path(tmp)
+        start = time.perf_counter()
+        # Warm-up on a throwaway database: imports (openpyxl, the mail templates), SQLAlchemy's
+        # statement caches and each process's first case are paid here, by both sides.
+        warm = _sweep_app(base / "warm", pegasus_db(base / "warm.db", agents[:3]))
+        sweep(warm, SWEEP_AT)
+        _open_tickets(warm, 3, SWEEP_AT)
+        warm.dispatcher.run_all(SWEEP_AT)
+        warm.db.dispose()
+        tickets = _sweep_app(base / "tickets", base / "warm.db")
+        app = _sweep_app(base / "agents", pegasus_db(base / "pegasus.db", agents))
+        prepare_s = time.perf_counter() - start
+
+        # (1) The first sweep opens one case per agent, against plain MA-006 tickets.
+        tickets_s, tickets_cpu = _timed(lambda: _open_tickets(tickets, SWEEP_AGENTS, SWEEP_AT))
+        first_s, first_cpu = _timed(lambda: sweep(app, SWEEP_AT))
+        opened = _count_cases(app, "MA-002")
+        if opened != SWEEP_AGENTS:
+            raise SystemExit(
+                f"sweep: the first sweep opened {opened} MA-002 cases, not {SWEEP_AGENTS}"
+            )
+
+        # (2) The form alone, as the sweep renders it for each agent.
+        form_runs: list[float] = []
+        form_bytes = 0
+        for n, a in enumerate(agents[:SWEEP_FORM_RUNS], start=1):
+            zone = app.config.zone_of_promotoria(a.promotoria)
+            info = AgentInfo(
+                clave=a.clave,
+                nombre=a.nombre,
+                rfc=a.rfc,
+                correo=a.correo,
+                promotoria=a.promotoria,
+                zona=zone.name if zone else "",
+                cedula=a.cedula,
+            )
+            begin = time.perf_counter()
+            form_bytes = len(build_agent_form(info, f"MA-002 #{n}", SWEEP_AT.date()))
+            form_runs.append(time.perf_counter() - begin)
+        form_s = statistics.median(form_runs)
+
+        # (4) Dispatch the confirmation mails (with the form), against the tickets' acks.
+        results: list[Any] = []
+        dispatch_s, dispatch_cpu = _timed(lambda: results.append(app.dispatcher.run_all(SWEEP_AT)))
+        acks_s, acks_cpu = _timed(lambda: results.append(tickets.dispatcher.run_all(SWEEP_AT)))
+        sent, acks = (r.sent for r in results)
+        mails, ack_files = _outbox_count(base / "agents"), _outbox_count(base / "tickets")
+        if mails != SWEEP_AGENTS or ack_files != SWEEP_AGENTS:
+            raise SystemExit(f"sweep: {mails} confirmation mails and {ack_files} acks written")
+
+        # (3) The next day, no new agent: the sweep against listing CAM Pegasus alone.
+        pegasus = app.workflow.pegasus
+        if len(pegasus.list_by_status("Solicitado")) != SWEEP_AGENTS:
+            raise SystemExit("sweep: the agents are no longer in «Solicitado» after the sweep")
+        again_runs: list[float] = []
+        list_runs: list[float] = []
+        for run in range(SWEEP_REPEATS):
+            later = SWEEP_AT + timedelta(days=1, minutes=run)
+            again_runs.append(_timed(lambda later=later: sweep(app, later))[0])
+            list_runs.append(_timed(lambda: pegasus.list_by_status("Solicitado"))[0])
+            with app.db.sessions() as s:
+                seen = last_sweep(s) or {}
+            if _count_cases(app, "MA-002") != SWEEP_AGENTS or seen.get("nuevos"):
+                raise SystemExit(f"sweep: a later sweep opened cases: {seen.get('nuevos')}")
+        again_s, list_s = statistics.median(again_runs), statistics.median(list_runs)
+        app.db.dispose()
+        tickets.db.dispose()
+        mail_bytes = _outbox_bytes(base / "agents") / mails
+        ack_bytes = _outbox_bytes(base / "tickets") / ack_files
+    agent_ms = 1000 * first_s / SWEEP_AGENTS
+    ticket_ms = 1000 * tickets_s / SWEEP_AGENTS
+    return {
+        "agents": SWEEP_AGENTS,
+        "prepare_s": prepare_s,
+        "first_sweep_s": first_s,
+        "first_ms_per_agent": agent_ms,
+        "baseline_tickets_s": tickets_s,
+        "baseline_ms_per_ticket": ticket_ms,
+        "first_ratio": agent_ms / ticket_ms,
+        "first_cpu_s": first_cpu,
+        "baseline_tickets_cpu_s": tickets_cpu,
+        "first_cpu_ratio": first_cpu / tickets_cpu,
+        "form_runs": SWEEP_FORM_RUNS,
+        "form_median_ms": 1000 * form_s,
+        "form_bytes": form_bytes,
+        "form_share_of_agent": 1000 * form_s / agent_ms,
+        "form_over_ticket": 1000 * form_s / ticket_ms,
+        "next_day_runs": SWEEP_REPEATS,
+        "next_day_median_ms": 1000 * again_s,
+        "baseline_list_median_ms": 1000 * list_s,
+        "next_day_ratio": again_s / list_s,
+        "dispatch_sent": sent,
+        "dispatch_s": dispatch_s,
+        "dispatch_ms_per_mail": 1000 * dispatch_s / sent,
+        "mail_kb": mail_bytes / 1024,
+        "baseline_acks_sent": acks,
+        "baseline_acks_s": acks_s,
+        "baseline_ms_per_ack": 1000 * acks_s / acks,
+        "ack_kb": ack_bytes / 1024,
+        "dispatch_ratio": (dispatch_s / sent) / (acks_s / acks),
+        "dispatch_cpu_s": dispatch_cpu,
+        "baseline_acks_cpu_s": acks_cpu,
+        "dispatch_cpu_ratio": (dispatch_cpu / sent) / (acks_cpu / acks),
     }
 
 
@@ -1344,6 +1545,37 @@ def _rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str]]
                 "-",
             ),
         ]
+    sweep = results.get("sweep")
+    if sweep:
+        agents = sweep["agents"]
+        rows += [
+            (
+                f"sweep: first, {agents} new agents (MA-002 cases)",
+                f"{sweep['first_sweep_s']:.2f} s ({sweep['first_ms_per_agent']:.1f} ms/agent)",
+                f"{sweep['baseline_ms_per_ticket']:.1f} ms/ticket ({agents} MA-006 opened)",
+                f"{sweep['first_ratio']:.1f}x",
+            ),
+            (
+                f"sweep: agent form alone (median of {sweep['form_runs']})",
+                f"{sweep['form_median_ms']:.1f} ms ({sweep['form_bytes'] / 1024:.1f} KB .xlsx)",
+                f"{sweep['first_ms_per_agent']:.1f} ms/agent (first sweep)",
+                f"{sweep['form_share_of_agent']:.0%} of it",
+            ),
+            (
+                f"sweep: dispatch {sweep['dispatch_sent']} confirmations with the form",
+                f"{sweep['dispatch_s']:.2f} s ({sweep['dispatch_ms_per_mail']:.1f} ms/mail, "
+                f"{sweep['mail_kb']:.1f} KB)",
+                f"{sweep['baseline_ms_per_ack']:.1f} ms/mail ({sweep['baseline_acks_sent']} "
+                f"MA-006 acks, {sweep['ack_kb']:.1f} KB)",
+                f"{sweep['dispatch_ratio']:.1f}x",
+            ),
+            (
+                f"sweep: next day, {agents} known, none new (median of {sweep['next_day_runs']})",
+                f"{sweep['next_day_median_ms']:.1f} ms",
+                f"{sweep['baseline_list_median_ms']:.1f} ms (list «Solicitado» alone)",
+                f"{sweep['next_day_ratio']:.1f}x",
+            ),
+        ]
     return rows
 
 
@@ -1367,6 +1599,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             results[name] = bench_classify()
         elif name == "hostile":
             results[name] = bench_hostile()
+        elif name == "sweep":
+            results[name] = bench_sweep()
         else:
             results[name] = bench_ingest(args.ingest_messages, args.ingest_profile)
 
@@ -1400,6 +1634,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"WARNING: ingestion at {ingest['pipeline_messages_per_s']:.0f} msg/s is below "
                 f"the {INGEST_TARGET:.0f} msg/s target"
             )
+
+    sweep = results.get("sweep")
+    if sweep:
+        print(
+            f"sweep, CPU time of the same runs: first sweep {sweep['first_cpu_ratio']:.1f}x "
+            f"the tickets, dispatch {sweep['dispatch_cpu_ratio']:.1f}x the acks per mail"
+        )
 
     hostile = results.get("hostile")
     if hostile:

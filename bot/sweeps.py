@@ -37,15 +37,23 @@ CURSOR = ("ma002", "barrido")
 CHUNK = 500
 
 
-def has_type(record: PegasusRecord, types: Sequence[str]) -> bool:
-    """Whether the record's type has one of these words (e.g. "BPN" in "Consultor BPN")."""
-    kind = fold_name(record.tipo)
-    return any(re.search(rf"\b{re.escape(fold_name(t))}\b", kind) for t in types if t.strip())
+class TypeWords:
+    """Words of CAM Pegasus types ("BPN"), found in a record's type ignoring case and accents."""
+
+    def __init__(self, words: Sequence[str]) -> None:
+        folded = [re.escape(fold_name(w)) for w in words if w.strip()]
+        self._pattern = re.compile(rf"\b(?:{'|'.join(folded)})\b") if folded else None
+
+    def found_in(self, record: PegasusRecord) -> bool:
+        """Whether the record's type has one of the words."""
+        return (
+            self._pattern is not None and self._pattern.search(fold_name(record.tipo)) is not None
+        )
 
 
-def is_agent(record: PegasusRecord, types: Sequence[str]) -> bool:
+def is_agent(record: PegasusRecord, agent_types: TypeWords) -> bool:
     """An agent, not an administrative user: by type, or with no type by an agent key."""
-    return has_type(record, types) if record.tipo.strip() else bool(record.clave.strip())
+    return agent_types.found_in(record) if record.tipo.strip() else bool(record.clave.strip())
 
 
 def agents_sweep_job(wf: Workflow, s: Session, now: datetime) -> None:
@@ -57,13 +65,10 @@ def agents_sweep_job(wf: Workflow, s: Session, now: datetime) -> None:
     # An unreachable CAM Pegasus raises here: the timer is retried, and parked with an
     # alert after repeated failures.
     records = pegasus.list_by_status("Solicitado")
-    settings = wf.config.agents
-    left_out = [r for r in records if has_type(r, settings.exclude_types)]
-    wanted = [
-        r
-        for r in records
-        if r.id and is_agent(r, settings.types) and not has_type(r, settings.exclude_types)
-    ]
+    agent_types = TypeWords(wf.config.agents.types)
+    excluded = TypeWords(wf.config.agents.exclude_types)
+    left_out = [r for r in records if excluded.found_in(r)]
+    wanted = [r for r in records if r.id and is_agent(r, agent_types) and not excluded.found_in(r)]
     known = _known_keys(s, [r.id for r in wanted])
     opened: list[str] = []
     failed: list[dict[str, str]] = []
@@ -198,4 +203,4 @@ def last_sweep(s: Session) -> dict[str, Any] | None:
     return found
 
 
-__all__ = ["agents_sweep_job", "has_type", "is_agent", "last_sweep"]
+__all__ = ["TypeWords", "agents_sweep_job", "is_agent", "last_sweep"]
