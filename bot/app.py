@@ -38,8 +38,15 @@ log = logging.getLogger("mesabot")
 # The explicit registry of recurring jobs (timer rows with no case).
 # Jobs due at the same instant run in this order: the sweep's new cases make the digest.
 JOBS: tuple[RecurringJob, ...] = (
-    RecurringJob("barrido_agentes", at=lambda wf: wf.config.agents.sweep_at, run=agents_sweep_job),
-    RecurringJob("resumen_diario", at=lambda wf: wf.config.digest.at, run=digest_job),
+    RecurringJob(
+        "barrido_agentes",
+        at=lambda wf: wf.config.agents.sweep_at,
+        run=agents_sweep_job,
+        label="Revisión diaria de agentes en CAM Pegasus",
+    ),
+    RecurringJob(
+        "resumen_diario", at=lambda wf: wf.config.digest.at, run=digest_job, label="Resumen diario"
+    ),
 )
 
 

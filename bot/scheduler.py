@@ -33,6 +33,7 @@ class RecurringJob:
     at: Callable[[Workflow], time]
     run: JobRun
     business_days_only: bool = True
+    label: str = ""  # how an alert names it for office staff
 
     def next_due(self, after: datetime, calendar: BusinessCalendar, at: time) -> datetime:
         """The first occurrence strictly after `after`."""
@@ -176,7 +177,11 @@ class Sweeper:
         if s.scalar(select(Outbox.id).where(Outbox.dedupe_key == key)) is not None:
             return
         case = s.get(Case, row.case_id) if row.case_id is not None else None
-        label = self.workflow.process(case.process).timer_label(row.kind) if case else row.kind
+        job = self.jobs.get(row.kind)
+        if case is not None:
+            label = self.workflow.process(case.process).timer_label(row.kind)
+        else:
+            label = job.label if job is not None and job.label else row.kind
         alert = SendMail(
             to=("@specialists",),
             template="common/temporizador_fallido",

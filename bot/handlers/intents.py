@@ -405,6 +405,81 @@ def _signals(text: str) -> tuple[set[str], bool]:
     return found, conditioned
 
 
+# Words of a reply that only thanks or acknowledges ("¡Muchas gracias!", "Enterada, saludos"):
+# courtesy, with nothing asked or reported. "gracias" alone is UNKNOWN as an intent, since
+# it approves nothing; courtesy is what a closed case may receive without reopening.
+_COURTESY_WORDS = frozenset(
+    [
+        "muchas",
+        "mil",
+        "muchisimas",
+        "gracias",
+        "thanks",
+        "thank",
+        "you",
+        "ok",
+        "okay",
+        "perfecto",
+        "excelente",
+        "listo",
+        "enterado",
+        "enterada",
+        "entendido",
+        "saludos",
+        "un",
+        "saludo",
+        "cordial",
+        "buen",
+        "buena",
+        "buenas",
+        "dia",
+        "dias",
+        "tarde",
+        "tardes",
+        "noche",
+        "que",
+        "tengas",
+        "tenga",
+        "muy",
+        "amable",
+        "de",
+        "nuevo",
+        "nuevamente",
+        "igualmente",
+        "quedo",
+        "atento",
+        "atenta",
+        "a",
+        "sus",
+        "ordenes",
+        "tus",
+        "ordenes",
+        "y",
+        "por",
+        "todo",
+        "apoyo",
+        "ayuda",
+        "su",
+        "tu",
+        "el",
+        "la",
+    ]
+)
+_COURTESY_MARKERS = frozenset({"gracias", "thanks", "enterado", "enterada", "entendido"})
+COURTESY_MAX_WORDS = 15
+
+
+def is_courtesy(text: str) -> bool:
+    """A short reply that only thanks or acknowledges, asking and reporting nothing."""
+    words = _bare(fold(text)).split()
+    return (
+        0 < len(words) <= COURTESY_MAX_WORDS
+        and "?" not in text
+        and bool(_COURTESY_MARKERS & set(words))
+        and set(words) <= _COURTESY_WORDS
+    )
+
+
 def _bare(text: str) -> str:
     """A clause without punctuation."""
     return " ".join(re.findall(r"[a-z0-9']+", text))

@@ -26,7 +26,7 @@ from bot.handlers.authn import authenticate
 from bot.handlers.documents import FileIn, inspect
 from bot.handlers.entities import Entities, Gazetteer, extract
 from bot.handlers.forwards import Forwarded, find_forward, forward_from_eml
-from bot.handlers.intents import UNKNOWN, Classifier, classify
+from bot.handlers.intents import UNKNOWN, Classifier, classify, is_courtesy
 from bot.handlers.parse import MailParseError, ParsedMail, parse_mail
 from bot.handlers.quotes import strip_reply
 from bot.rules import PROCESSES
@@ -346,7 +346,12 @@ def route_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
         return
     case = ing.case
     text = ing.body or p.subject
-    if case is not None and case.closed_at is not None and ing.intent == "THANKS_DONE":
+    if (
+        case is not None
+        and case.closed_at is not None
+        and not ing.files
+        and (ing.intent == "THANKS_DONE" or is_courtesy(ing.body))
+    ):
         # "Muchas gracias" to a closed case is courtesy, not a new problem to open.
         _note(s, ing, "message_attached", {"from": p.sender, "intent": ing.intent})
         ing.outcome = "attached"

@@ -85,14 +85,15 @@ def _zone(case: CaseView) -> str:
 
 
 def may_answer(case: CaseView, trigger: Trigger) -> bool:
-    """The zone's assistants or the team, authenticated; the agent may only say thanks."""
+    """The zone's assistants or the team, authenticated; closing needs no authentication."""
     zone = _zone(case)
     roles = trigger.actor_roles
     allowed = bool(roles & TEAM) or (bool(zone) and f"assistant:{zone}" in roles)
-    if allowed and trigger.authenticated:
-        return True
-    # Closing on the agent's own "ya lo tengo" approves nothing: it needs no authentication.
-    return case.state == "esperando_cierre" and trigger.actor == case.requester != ""
+    if case.state == "esperando_cierre":
+        # "Muchas gracias, ya lo tengo" approves nothing (the agent is already active), so,
+        # as with a requester's validation, it needs no authentication; the agent may say it.
+        return allowed or trigger.actor == case.requester != ""
+    return allowed and trigger.authenticated
 
 
 def _authorized(ctx: Context) -> bool:
@@ -202,8 +203,8 @@ def _proceed_complete(ctx: Context) -> bool:
 
 
 def _data_now_complete(ctx: Context) -> bool:
-    """An approved case's missing data arrived."""
-    return _authorized(ctx) and _approved(ctx) and _complete(ctx)
+    """An approved case's missing data arrived (a reply without data goes to a person)."""
+    return _authorized(ctx) and _approved(ctx) and _brought_data(ctx) and _complete(ctx)
 
 
 def _data_still_missing(ctx: Context) -> bool:
@@ -323,9 +324,11 @@ def _to_assistants(ctx: Context) -> tuple[str, ...]:
 
 
 def _to_assistants_and_sender(ctx: Context) -> tuple[str, ...]:
-    """An answer goes to whoever wrote and the zone's assistants."""
+    """An answer goes to whoever wrote and the zone's assistants (a command to them only)."""
     sender = ctx.trigger.actor
-    return (sender, *_to_assistants(ctx)) if "@" in sender else _to_assistants(ctx)
+    if ctx.trigger.on.kind == "command" or "@" not in sender:
+        return _to_assistants(ctx)
+    return (sender, *_to_assistants(ctx))
 
 
 def _keep_form(ctx: Context) -> list[Effect]:
@@ -404,11 +407,21 @@ def remind_assistants(ctx: Context) -> Outcome:
     mail = SendMail(
         to=_to_assistants(ctx),
         template="MA-002/recordatorio",
-        context={"faltan": _missing(ctx) if _approved(ctx) else []},
+        context=_pending(ctx),
         auto="auto-generated",
         attachments=(FORM,),
     )
     return Outcome(effects=(mail,))
+
+
+def _pending(ctx: Context) -> dict[str, Any]:
+    """What an approved case still needs: data missing, or what DES 3.0 asked for."""
+    approved = _approved(ctx)
+    return {
+        "aprobado": approved,
+        "faltan": _missing(ctx) if approved else [],
+        "pedido": str(ctx.case.data.get("datos_pedidos", "")) if approved else "",
+    }
 
 
 def escalate_assistants(ctx: Context) -> Outcome:
@@ -418,6 +431,7 @@ def escalate_assistants(ctx: Context) -> Outcome:
         to=(f"@manager:{zone}",),
         cc=("@supervisor", "@specialists"),
         template="MA-002/escalar_asistente",
+        context=_pending(ctx),
         auto="auto-generated",
         immediate=True,
     )
@@ -455,6 +469,7 @@ def proceed(ctx: Context) -> Outcome:
         **_data_update(ctx),
         "aprobado": ctx.case.data.get("aprobado") or _evidence(ctx),
         "datos_completos_at": ctx.now.isoformat(),
+        "datos_pedidos": "",  # what DES 3.0 asked for, if anything, has come
     }
     return Outcome(effects=tuple(effects), data=data)
 

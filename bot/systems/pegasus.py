@@ -20,7 +20,8 @@ Other installations set their own SQL in the settings' ``queries``. The binds ea
 - ``set_status``: ``:id :status :note :at``. An UPDATE that must affect exactly one row;
   empty makes the adapter read-only (``writes`` is False).
 - ``add_file``: ``:id :status :filename :content :content_type :note :at``. Runs once per file
-  in set_status's transaction; empty means files are not stored.
+  in set_status's transaction (a note given with no file runs it once, as ``nota.txt`` with
+  the note as its text); empty means files are not stored.
 - ``list_by_status``: ``:status``.
 
 ``:at`` is the current instant (timezone-aware, UTC). Queries that select users (find_user,
@@ -100,6 +101,11 @@ _RFC_RE: Final = re.compile(r"^[A-ZÑ&]{3,4}\d{6}[A-Z\d]{3}$")
 # BUSY, LOCKED, NOMEM, IOERR, FULL, CANTOPEN, PROTOCOL.
 _SQLITE_TEMPORARY: Final = frozenset({5, 6, 7, 10, 13, 14, 15})
 
+
+# The default schema keeps notes only with the files of a change: a note that comes alone
+# is stored as this small text file.
+NOTE_FILE = "nota.txt"
+NOTE_TYPE = "text/plain; charset=utf-8"
 
 # --- records and errors -----------------------------------------------------------------
 
@@ -560,7 +566,9 @@ class SqlPegasus:
                 raise PegasusError(_rowcount_message(record_id, changed))
             if add_file is None:
                 return
-            for file in files:
+            # A note with no file to carry it (an alta stopped by phone) is kept as one.
+            kept = files or ((PegasusFile(NOTE_FILE, note.encode(), NOTE_TYPE),) if note else ())
+            for file in kept:
                 with self._errors(add_file.name):
                     add_file.run(
                         conn,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.handlers.intents import INTENTS, classify, fold, understand
+from bot.handlers.intents import INTENTS, classify, fold, is_courtesy, understand
 from bot.handlers.quotes import strip_reply
 
 
@@ -97,3 +97,24 @@ def test_every_name_is_in_the_contract_list() -> None:
         "QUESTION",
         "UNKNOWN",
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "courtesy"),
+    [
+        ("¡Muchas gracias!", True),
+        ("gracias", True),
+        ("Mil gracias!! 🙏", True),
+        ("Enterada, saludos", True),
+        ("Muchas gracias por todo, que tengas buen día", True),
+        ("Gracias, pero sigue sin funcionar", False),
+        ("¿gracias?", False),
+        ("ok", False),
+        ("Gracias. Otra cosa: no me llega el correo", False),
+        ("Gracias, ¿y la contraseña?", False),
+        ("", False),
+        ("gracias " * 20, False),
+    ],
+)
+def test_courtesy_is_only_thanks_or_acknowledgement(text: str, courtesy: bool) -> None:
+    assert is_courtesy(text) is courtesy
