@@ -14,6 +14,11 @@ from stdnum.mx import curp as stdnum_curp
 
 from bot.documents.agent_form import DECISION_LABEL, FIELDS, SHEET_TITLE
 
+ROOT = Path(__file__).resolve().parent.parent
+# The border MTA whose Authentication-Results the test configs trust.
+AUTHSERV = "mx.example.com"
+SHIPPED_PEGASUS = '[systems.pegasus]\nadapter = "manual"\n'
+
 # The shipped config.toml's zones: who is asked for each promotoría.
 ZONES: dict[str, tuple[str, ...]] = {
     "Acapulco": ("marcela@example.com",),
@@ -75,6 +80,16 @@ def agent(n: int, promotoria: str, *, tipo: str = "Agente", cedula: str = "") ->
         promotoria=promotoria,
         tipo=tipo,
         cedula=cedula,
+    )
+
+
+def sql_pegasus_config(pegasus: Path) -> str:
+    """The shipped config.toml trusting AUTHSERV, with CAM Pegasus read and written by SQL."""
+    text = (ROOT / "config.toml").read_text(encoding="utf-8")
+    assert "trusted_authserv_ids = []" in text and SHIPPED_PEGASUS in text
+    text = text.replace("trusted_authserv_ids = []", f'trusted_authserv_ids = ["{AUTHSERV}"]')
+    return text.replace(
+        SHIPPED_PEGASUS, f'[systems.pegasus]\nadapter = "sql"\nurl = "sqlite:///{pegasus}"\n'
     )
 
 

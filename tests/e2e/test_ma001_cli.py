@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from tests.e2e.test_cli import (
-    SHIPPED_CONFIG,
     as_json,
     body_of,
     mesabot,
@@ -32,12 +31,12 @@ from tests.e2e.test_cli import (
     to_person,
 )
 from tests.ma001_data import USER_A, USER_B, USER_C, form, image, pdf
+from tests.ma002_data import AUTHSERV, sql_pegasus_config
 from tests.ma002_data import SCHEMA as PEGASUS_SCHEMA
 
 REQUESTER = "lucia.mendez@promotoria-costera.mx"
 DIRECTOR = "director.general@example.com"
 SPECIALIST = "sofia.ramirez@example.com"
-AUTHSERV = "mx.example.com"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
@@ -64,14 +63,7 @@ def setup_folder(tmp: Path) -> Path:
 
 def configure(tmp: Path, pegasus: Path) -> None:
     """The shipped config in the folder, trusting our MTA, with CAM Pegasus on SQLite."""
-    text = SHIPPED_CONFIG.read_text(encoding="utf-8")
-    text = text.replace("trusted_authserv_ids = []", f'trusted_authserv_ids = ["{AUTHSERV}"]')
-    shipped = '[systems.pegasus]\nadapter = "manual"\n'
-    assert shipped in text
-    text = text.replace(
-        shipped, f'[systems.pegasus]\nadapter = "sql"\nurl = "sqlite:///{pegasus}"\n'
-    )
-    (tmp / "config.toml").write_text(text, encoding="utf-8")
+    (tmp / "config.toml").write_text(sql_pegasus_config(pegasus), encoding="utf-8")
 
 
 def pegasus_rows(path: Path) -> dict[str, tuple[str, list[str]]]:

@@ -76,6 +76,7 @@ from tests.ma002_data import (
     fill,
     pegasus_db,
     pegasus_state,
+    sql_pegasus_config,
 )
 
 PNG = "image/png"
@@ -92,18 +93,12 @@ BPN_AGENT = agent(4, "Promotoría Reforma", tipo="Consultor BPN")
 LOST_AGENT = agent(5, "Promotoría Zacatecas")  # no zone claims this promotoría
 LATE_AGENT = agent(6, "Promotoría Coyoacán")
 
-SHIPPED_PEGASUS = '[systems.pegasus]\nadapter = "manual"\n'
 CDMX_PROMOTORIAS = 'promotorias = ["Promotoría Reforma", "Promotoría Coyoacán"]'
 
 
 def config_text(pegasus: Path, *, zacatecas_in_cdmx: bool = False) -> str:
     """The shipped config.toml trusting our MTA, with CAM Pegasus read and written by SQL."""
-    text = (ROOT / "config.toml").read_text(encoding="utf-8")
-    assert "trusted_authserv_ids = []" in text and SHIPPED_PEGASUS in text
-    text = text.replace("trusted_authserv_ids = []", f'trusted_authserv_ids = ["{AUTHSERV}"]')
-    text = text.replace(
-        SHIPPED_PEGASUS, f'[systems.pegasus]\nadapter = "sql"\nurl = "sqlite:///{pegasus}"\n'
-    )
+    text = sql_pegasus_config(pegasus)
     if zacatecas_in_cdmx:
         assert CDMX_PROMOTORIAS in text
         text = text.replace(

@@ -35,9 +35,8 @@ from sqlalchemy import select
 from bot.app import App
 from bot.config import Config, load_config
 from storage.models import Case, CaseKey, Event, Outbox
-from tests.conftest import MX, ROOT, mx
+from tests.conftest import MX, mx
 from tests.integration.test_ma001_flow import (
-    AUTHSERV,
     body_of,
     cycle,
     deliver,
@@ -54,6 +53,7 @@ from tests.ma002_data import (
     data_text,
     pegasus_db,
     pegasus_state,
+    sql_pegasus_config,
 )
 
 SPECIALISTS = {"sofia.ramirez@example.com", "diego.hernandez@example.com"}
@@ -270,15 +270,7 @@ def pegasus(tmp_path: Path) -> Path:
 @pytest.fixture
 def config(tmp_path: Path, database_url: str, pegasus: Path) -> Config:
     """The shipped config.toml trusting our border MTA, CAM Pegasus through the sql adapter."""
-    text = (ROOT / "config.toml").read_text(encoding="utf-8")
-    assert "trusted_authserv_ids = []" in text
-    text = text.replace("trusted_authserv_ids = []", f'trusted_authserv_ids = ["{AUTHSERV}"]')
-    shipped = '[systems.pegasus]\nadapter = "manual"\n'
-    assert shipped in text
-    text = text.replace(
-        shipped, f'[systems.pegasus]\nadapter = "sql"\nurl = "sqlite:///{pegasus}"\n'
-    )
-    (tmp_path / "config.toml").write_text(text, encoding="utf-8")
+    (tmp_path / "config.toml").write_text(sql_pegasus_config(pegasus), encoding="utf-8")
     return load_config(tmp_path / "config.toml", {"MESABOT_STORAGE_URL": database_url})
 
 
