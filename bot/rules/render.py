@@ -15,7 +15,10 @@ def describe(proc: Process) -> str:
     lines = [f"{proc.code} {proc.name}", "", "Estados:"]
     for st in proc.states:
         flag = " [final]" if st.final else ""
-        waiting = f" [espera a {st.waiting_on}]" if st.waiting_on else ""
+        # "espera a el director" contracts to "espera al director", as Spanish requires.
+        who = st.waiting_on
+        whom = f"al {who[3:]}" if who.startswith("el ") else f"a {who}"
+        waiting = f" [espera {whom}]" if st.waiting_on else ""
         lines.append(f"  {st.slug:<24} {st.label}{flag}{waiting}")
         for d in st.timers:
             delay = d.delay(proc.settings)

@@ -179,7 +179,7 @@ def test_ma006_declares_its_wait_on_the_requester_and_its_sla() -> None:
     assert proc.timer_label("recordatorio_validacion") == "Recordatorio de validación al usuario"
     assert proc.timer_label("sin_etiqueta") == "Sin etiqueta"
     text = describe(proc)
-    assert "[espera a el usuario]" in text and "[SLA]" in text
+    assert "[espera al usuario]" in text and "[SLA]" in text
 
 
 def test_unknown_intent_is_refused() -> None:
