@@ -121,7 +121,7 @@ def clean_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
 
 
 def correlate_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
-    """Find the case: the subject tag first, then In-Reply-To/References."""
+    """Find the case: the subject tag, In-Reply-To/References, then the agent it names."""
     assert ing.parsed is not None
     for match in TAG.finditer(ing.parsed.subject):
         case = s.get(Case, int(match.group(2)))
@@ -133,6 +133,45 @@ def correlate_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
         case_id = s.scalar(_THREAD_CASE, {"ids": ids})
         if case_id is not None:
             ing.case = s.get(Case, case_id)
+            return
+    ing.case = _agent_named(ing, env, s)
+    if ing.case is not None:
+        ing.notes.append(f"asociado a {ing.case.process} #{ing.case.id} por el agente que nombra")
+
+
+# Cases an assistant may write about afresh, without replying to our mail.
+_AGENT_CASES = select(Case).where(
+    (Case.process == "MA-002") & Case.closed_at.is_(None) & (Case.state != "sin_zona")
+)
+
+
+def _agent_named(ing: Ingest, env: PipelineEnv, s: Session) -> Case | None:
+    """The one open agent case (MA-002) whose agent a new mail from an assistant names.
+
+    Assistants often write a fresh mail ("Sí adelante con Juan Pérez López") instead of
+    replying; the agent's full name or key, in the subject or the opening of the body, of
+    exactly one open case of the sender's zones (any zone for the team) threads it.
+    """
+    assert ing.parsed is not None
+    if ing.parsed.auto.automatic or ing.parsed.auto.bounce:
+        return None
+    directory = env.workflow.directory
+    roles = directory.roles_of(ing.parsed.sender)
+    zones = {r.partition(":")[2] for r in roles if r.startswith("assistant:")}
+    team = directory.is_team(ing.parsed.sender)
+    if not zones and not team:
+        return None
+    text = f" {fold_name(ing.parsed.subject)} {fold_name(ing.body[:3000])} "
+    found = []
+    for case in s.scalars(_AGENT_CASES):
+        if not team and case.data.get("zona") not in zones:
+            continue
+        agent = case.data.get("agente", {})
+        name = fold_name(str(agent.get("nombre", "")))
+        key = fold_name(str(agent.get("clave", "")))
+        if (len(name.split()) >= 2 and f" {name} " in text) or (key and f" {key} " in text):
+            found.append(case)
+    return found[0] if len(found) == 1 else None
 
 
 def record_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:

@@ -931,6 +931,47 @@ def test_a_specialist_may_answer_for_the_assistant(app: App, pegasus: Path) -> N
 # --- 8. forwarded answers ------------------------------------------------------------------------
 
 
+def test_a_fresh_mail_from_the_assistant_naming_the_agent_reaches_the_case(
+    app: App, pegasus: Path
+) -> None:
+    at = mx(2026, 11, 23, 8, 0)
+    case_id, _ = opened(app, pegasus, at, CDMX_AGENT)
+    later = mx(2026, 11, 23, 12, 0)
+    # Not a reply: a new mail, no tag, no In-Reply-To, only the agent's name.
+    deliver(
+        app,
+        later,
+        JULIO,
+        f"Alta de {CDMX_AGENT.nombre}",
+        "Hola, sí adelante con el agente.\n\n" + data_text(CDMX_AGENT),
+        authenticated=True,
+    )
+    sent = cycle(app, later)
+    assert_des_task(app, case_id, sent)
+    assert len(all_cases(app)) == 1  # no ticket was opened
+    with app.db.sessions() as s:
+        message = s.scalars(select(Message).where(Message.sender == JULIO)).one()
+    assert message.case_id == case_id
+    assert any("por el agente que nombra" in n for n in message.detail["notes"])
+
+
+@pytest.mark.parametrize(
+    "sender", [ANDREA, "alguien@correo.example.net"], ids=["other_zone", "stranger"]
+)
+def test_a_fresh_mail_naming_the_agent_from_outside_the_zone_is_a_ticket(
+    app: App, pegasus: Path, sender: str
+) -> None:
+    at = mx(2026, 11, 23, 8, 0)
+    case_id, _ = opened(app, pegasus, at, CDMX_AGENT)
+    later = mx(2026, 11, 23, 12, 0)
+    body = "Sí adelante con el agente.\n\n" + data_text(CDMX_AGENT)
+    deliver(app, later, sender, f"Alta de {CDMX_AGENT.nombre}", body, authenticated=True)
+    cycle(app, later)
+    assert state(app, case_id)[0] == "confirmacion_asistente"
+    processes = sorted(process for process, _ in all_cases(app).values())
+    assert processes == ["MA-002", "MA-006"]
+
+
 def inline_forward(confirmation: EmailMessage, sender: str, name: str, body: str) -> str:
     """Sofía's note and, under Gmail's separator, the answer she got from `sender`."""
     return (
