@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.handlers.parse import MailParseError, parse_mail
+from bot.handlers.parse import MailParseError, ParsedAttachment, parse_mail
 from bot.handlers.quotes import strip_reply
 
 __all__ = ["Forwarded", "find_forward", "forward_from_eml", "is_forward_subject"]
@@ -27,6 +27,8 @@ class Forwarded:
     subject: str
     body: str
     note: str
+    # The files the forwarded message itself carried (only known for an attached .eml).
+    attachments: tuple[ParsedAttachment, ...] = ()
 
 
 # Same invisible characters as bot.handlers.quotes, plus the soft hyphen; the no-break
@@ -405,4 +407,5 @@ def forward_from_eml(raw: bytes) -> Forwarded | None:
         subject=mail.subject,
         body=_cleaned(mail.text),
         note="",
+        attachments=tuple(a for a in mail.attachments if not a.inline),
     )

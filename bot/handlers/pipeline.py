@@ -27,7 +27,7 @@ from bot.handlers.documents import FileIn, inspect
 from bot.handlers.entities import Entities, Gazetteer, extract
 from bot.handlers.forwards import Forwarded, find_forward, forward_from_eml
 from bot.handlers.intents import UNKNOWN, Classifier, classify, is_courtesy
-from bot.handlers.parse import MailParseError, ParsedMail, parse_mail
+from bot.handlers.parse import MailParseError, ParsedAttachment, ParsedMail, parse_mail
 from bot.handlers.quotes import strip_reply
 from bot.rules import PROCESSES
 from bot.rules.dsl import NewMail, On, Trigger, event, intent
@@ -208,37 +208,42 @@ def record_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
         },
     )
     s.add(message)
-    limit = cfg.max_attachment_mb * 1024 * 1024
+    ing.message = message
     for att in p.attachments:
-        if att.inline:
-            continue  # logos and signature images
-        if len(att.content) > limit:
-            ing.notes.append(f"adjunto {att.filename} omitido: excede {cfg.max_attachment_mb} MB")
-            # Said to the sender by the process that wanted the file (e.g. the Excel form).
-            ing.skipped.append(
-                f"«{att.filename}» pesa {len(att.content) / 1_000_000:.1f} MB y el máximo "
-                f"que podemos recibir es de {cfg.max_attachment_mb} MB"
-            )
-            continue
-        if message.id is None:
-            s.flush()  # the attachment rows need the message's id
-        row = Attachment(
-            message_id=message.id,
-            case_id=message.case_id,
-            filename=att.filename[:500],
-            content_type=att.content_type,
-            size=len(att.content),
-            sha256=env.archive.put(att.content),
-            created_at=ing.now,
-        )
-        s.add(row)
-        ing.attachments.append(row)
-        ing.files.append(FileIn(att.filename, att.content_type, att.content, row.sha256))
+        if not att.inline:  # logos and signature images are not kept
+            _keep_attachment(ing, env, s, att)
     if ing.notes:
         message.detail = {**message.detail, "notes": [*p.notes, *ing.notes]}
     ing.authenticated = bool(message.detail["authenticated"]["ok"])
     ing.actor = p.sender
-    ing.message = message
+
+
+def _keep_attachment(ing: Ingest, env: PipelineEnv, s: Session, att: ParsedAttachment) -> None:
+    """Archive one attachment of the message within the size limit, or say why not."""
+    assert ing.message is not None
+    cfg = env.workflow.config.mail
+    if len(att.content) > cfg.max_attachment_mb * 1024 * 1024:
+        ing.notes.append(f"adjunto {att.filename} omitido: excede {cfg.max_attachment_mb} MB")
+        # Said to the sender by the process that wanted the file (e.g. the Excel form).
+        ing.skipped.append(
+            f"«{att.filename}» pesa {len(att.content) / 1_000_000:.1f} MB y el máximo "
+            f"que podemos recibir es de {cfg.max_attachment_mb} MB"
+        )
+        return
+    if ing.message.id is None:
+        s.flush()  # the attachment rows need the message's id
+    row = Attachment(
+        message_id=ing.message.id,
+        case_id=ing.message.case_id,
+        filename=att.filename[:500],
+        content_type=att.content_type,
+        size=len(att.content),
+        sha256=env.archive.put(att.content),
+        created_at=ing.now,
+    )
+    s.add(row)
+    ing.attachments.append(row)
+    ing.files.append(FileIn(att.filename, att.content_type, att.content, row.sha256))
 
 
 def claim_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
@@ -282,6 +287,8 @@ def forward_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
     original = found.sender or _by_name(wf, found.sender_name)
     ing.actor = original or found.sender_name or "(remitente desconocido)"
     ing.body = found.body
+    for att in found.attachments:  # the assistant's Excel inside a forwarded .eml
+        _keep_attachment(ing, env, s, att)
     ing.facts["reenvio"] = {
         "por": ing.parsed.sender,
         "remitente": original,

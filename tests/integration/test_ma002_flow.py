@@ -1030,7 +1030,10 @@ def test_a_forwarded_yes_from_another_zones_assistant_alerts(app: App, pegasus: 
     assert events(app, case_id)[-1].detail["reenvio"]["por"] == SPECIALIST
 
 
-def test_a_yes_forwarded_as_an_attached_message_counts(app: App, pegasus: Path) -> None:
+@pytest.mark.parametrize("with_form", [False, True], ids=["data_in_the_body", "form_inside"])
+def test_a_yes_forwarded_as_an_attached_message_counts(
+    app: App, pegasus: Path, with_form: bool
+) -> None:
     at = mx(2026, 11, 23, 8, 0)
     case_id, confirmation = opened(app, pegasus, at, CDMX_AGENT)
     original = EmailMessage()
@@ -1039,7 +1042,15 @@ def test_a_yes_forwarded_as_an_attached_message_counts(app: App, pegasus: Path) 
     original["Subject"] = "Re: " + subject_of(confirmation)
     original["Date"] = format_datetime(mx(2026, 11, 23, 7, 30))
     original["Message-ID"] = make_msgid(domain="example.com")
-    original.set_content("Sí adelante\n" + data_text(CDMX_AGENT))
+    if with_form:
+        # The filled Excel travels inside the forwarded message, not with the forward.
+        original.set_content("Sí adelante, va el formato.")
+        form = filled_form(confirmation, CDMX_AGENT)
+        original.add_attachment(
+            form, maintype="application", subtype=XLSX.partition("/")[2], filename="datos.xlsx"
+        )
+    else:
+        original.set_content("Sí adelante\n" + data_text(CDMX_AGENT))
     outer = EmailMessage()
     outer["From"] = SPECIALIST
     outer["To"] = app.config.mail.address
@@ -1058,6 +1069,8 @@ def test_a_yes_forwarded_as_an_attached_message_counts(app: App, pegasus: Path) 
     assert_des_task(app, case_id, sent, by=JULIO)
     last = events(app, case_id)[-1]
     assert last.actor == JULIO and last.detail["reenvio"]["por"] == SPECIALIST
+    files = list(attachments(des_notice(app, case_id, sent)))
+    assert files == (["datos.xlsx"] if with_form else [])
 
 
 # --- 9. DES 3.0, MetLife, credentials and the close ----------------------------------------------
