@@ -28,7 +28,6 @@ from typing import Any
 
 from bot.config import fold_name
 from bot.documents.agent_form import (
-    DECISIONS,
     FIELDS,
     AgentData,
     AgentInfo,
@@ -172,7 +171,7 @@ def _missing(ctx: Context) -> list[str]:
 
 
 def _complete(ctx: Context) -> bool:
-    """Every required datum is there and what came now has no errors."""
+    """Pasos 6-7: every datum the DES 3.0 capture needs is there, none of it wrong."""
     _, errors = _data(ctx)
     return not _missing(ctx) and not errors
 
@@ -195,11 +194,6 @@ def _form_says(decision: str) -> Callable[[Context], bool]:
         return _authorized(ctx) and _form_decision(ctx) == decision
 
     return guard
-
-
-def _proceed_complete(ctx: Context) -> bool:
-    """Pasos 6-7: "Sí adelante" with every datum the DES 3.0 capture needs."""
-    return _complete(ctx)
 
 
 def _data_now_complete(ctx: Context) -> bool:
@@ -800,7 +794,7 @@ def _decision_transitions(source: str) -> tuple[Transition, ...]:
         "alta_des",
         _STEPS_PROCEED,
         action=proceed,
-        guard=_proceed_complete,
+        guard=_complete,
         guard_label="con todos los datos",
         description="«Sí adelante» con los datos: tarea de alta en DES 3.0",
     )
@@ -934,7 +928,7 @@ def _decision_transitions(source: str) -> tuple[Transition, ...]:
             "alta_des",
             _STEPS_PROCEED,
             action=proceed,
-            guard=_proceed_complete,
+            guard=_complete,
             guard_label="con todos los datos (--set o --attach)",
             description="El especialista registra «Sí adelante» con los datos",
         ),
@@ -1308,4 +1302,4 @@ PROCESS = Process(
     forwards=True,
 )
 
-__all__ = ["CODE", "DECISIONS", "PROCESS", "may_answer"]
+__all__ = ["CODE", "PROCESS", "may_answer"]
