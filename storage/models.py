@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -280,3 +280,57 @@ class Cursor(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime]
+
+
+class ChatLink(Base):
+    """A chat account linked to a directory address by a code e-mailed to that address."""
+
+    __tablename__ = "chat_links"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(16))  # "telegram"
+    # Telegram user ids exceed 2**31, so 64-bit even on PostgreSQL.
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    email: Mapped[str] = mapped_column(String(320))
+    linked_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    # One row per account: linking again updates it, so history stays in the audit trail.
+    __table_args__ = (UniqueConstraint("channel", "user_id"),)
+
+
+class ChatLinkCode(Base):
+    """A one-time linking code, kept only as a salted HMAC, for the account that asked."""
+
+    __tablename__ = "chat_link_codes"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    email: Mapped[str] = mapped_column(String(320))
+    code_hash: Mapped[str] = mapped_column(String(64))  # HMAC-SHA256(salt, code), hex
+    salt: Mapped[str] = mapped_column(String(32))  # 16 random bytes, hex
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    # The caps count codes per account and per address in the last hour.
+    __table_args__ = (
+        Index("ix_chat_link_codes_channel_user_id_created_at", "channel", "user_id", "created_at"),
+        Index("ix_chat_link_codes_email_created_at", "email", "created_at"),
+    )
+
+
+class ChatRefusal(Base):
+    """The one polite refusal a stranger gets per day; unique so two daemons send one."""
+
+    __tablename__ = "chat_refusals"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    day: Mapped[date]
+    created_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("channel", "user_id", "day"),)
