@@ -69,16 +69,7 @@ def issue_code(s: Session, channel: str, user_id: int, email: str, now: datetime
     if by_account >= MAX_CODES_PER_HOUR or by_address >= MAX_CODES_PER_ADDRESS_PER_HOUR:
         raise LinkRefused(TOO_MANY_CODES)
     # Only the newest code may link: end the older ones now rather than leave them guessable.
-    s.execute(
-        update(ChatLinkCode)
-        .where(
-            ChatLinkCode.channel == channel,
-            ChatLinkCode.user_id == user_id,
-            ChatLinkCode.used_at.is_(None),
-            ChatLinkCode.expires_at > now,
-        )
-        .values(expires_at=now)
-    )
+    _end_pending_codes(s, channel, user_id, now)
     code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
     salt = secrets.token_hex(_SALT_BYTES)
     expires_at = now + CODE_TTL
@@ -171,16 +162,7 @@ def unlink(s: Session, channel: str, user_id: int, now: datetime) -> bool:
         .returning(ChatLink.id)
     )
     # A code asked for before the unlink must not undo it.
-    s.execute(
-        update(ChatLinkCode)
-        .where(
-            ChatLinkCode.channel == channel,
-            ChatLinkCode.user_id == user_id,
-            ChatLinkCode.used_at.is_(None),
-            ChatLinkCode.expires_at > now,
-        )
-        .values(expires_at=now)
-    )
+    _end_pending_codes(s, channel, user_id, now)
     return revoked is not None
 
 
@@ -260,3 +242,17 @@ def _require_aware(now: datetime) -> None:
     """Raise ValueError for a naive datetime: comparing it with stored UTC would be wrong."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError(f"datetime must be timezone-aware, got naive {now.isoformat()}")
+
+
+def _end_pending_codes(s: Session, channel: str, user_id: int, now: datetime) -> None:
+    """Make the account's unused codes expire now: none of them may link any more."""
+    s.execute(
+        update(ChatLinkCode)
+        .where(
+            ChatLinkCode.channel == channel,
+            ChatLinkCode.user_id == user_id,
+            ChatLinkCode.used_at.is_(None),
+            ChatLinkCode.expires_at > now,
+        )
+        .values(expires_at=now)
+    )
