@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import make_msgid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy import case as sql_case
@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 from bot.calendar import BusinessCalendar
 from bot.config import Config, fold_name
 from bot.directory import Directory
-from bot.documents.agent_form import AgentInfo, build_agent_form
 from bot.documents.intake import UserRow
 from bot.documents.letters import (
     authorization_context,
@@ -61,6 +60,9 @@ from storage.models import (
     Task,
     Timer,
 )
+
+if TYPE_CHECKING:
+    from bot.documents.agent_form import AgentInfo
 
 SYSTEM_ACTOR = "mesabot"
 # Steps the bot chains on its own (Outcome.then); more means a loop in a definition.
@@ -805,6 +807,8 @@ class Workflow:
 
     def _render_agent_form(self, session: Session, case: Case, now: datetime) -> None:
         """Fill the agent's complementary-data form and keep it with the case ("doc:formato")."""
+        from bot.documents.agent_form import build_agent_form
+
         agent = agent_info({**case.data.get("agente", {}), "zona": case.data.get("zona", "")})
         today = self.calendar.local(now).date()
         content = build_agent_form(agent, case_tag_ref(case), today)
@@ -987,6 +991,8 @@ def registry_people(case: Case) -> list[Mapping[str, Any]]:
 
 def agent_info(agent: Mapping[str, Any]) -> AgentInfo:
     """The agent of a case's data as the form takes it."""
+    from bot.documents.agent_form import AgentInfo
+
     return AgentInfo(
         **{k: str(agent.get(k, "") or "") for k in AgentInfo.__dataclass_fields__},
     )

@@ -26,9 +26,6 @@ from io import BytesIO
 from types import MappingProxyType
 from typing import Any
 
-from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidLength, ValidationError
-from stdnum.mx import curp as stdnum_curp
-
 from bot.config import fold_name
 from bot.documents.xlsx import MIB, Cell, Limits, Sheet, read_rows
 from bot.handlers.entities import GENERIC_RFCS, MONTHS
@@ -586,6 +583,15 @@ def _check_celular(value: Cell) -> str:
 
 def _check_curp(value: Cell) -> str:
     """A valid CURP, upper case without spaces."""
+    # python-stdnum loads only when a CURP is checked: importing it costs about 30 ms.
+    from stdnum.exceptions import (
+        InvalidChecksum,
+        InvalidComponent,
+        InvalidLength,
+        ValidationError,
+    )
+    from stdnum.mx import curp as stdnum_curp
+
     compact = re.sub(r"[\s-]", "", _cell_text(value)).upper()
     try:
         return str(stdnum_curp.validate(compact))

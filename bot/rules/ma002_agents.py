@@ -24,17 +24,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.config import fold_name
-from bot.documents.agent_form import (
-    FIELDS,
-    AgentData,
-    AgentInfo,
-    data_from_text,
-    merged,
-    missing_fields,
-)
 from bot.rules.common import answer_auto, desk_commands, remind_assignee, tell_assignee
 from bot.rules.dsl import (
     CaseView,
@@ -66,6 +58,12 @@ from bot.rules.effects import (
     business_days,
     days,
 )
+
+if TYPE_CHECKING:
+    from bot.documents.agent_form import AgentData, AgentInfo
+
+# bot.documents.agent_form (the form's fields and readers) is imported where it is used: the
+# rules load with every command of the CLI, and the form's module costs tens of ms.
 
 CODE = "MA-002"
 FORM = "doc:formato"
@@ -118,6 +116,8 @@ def _team(ctx: Context) -> bool:
 
 def _agent(ctx: Context) -> AgentInfo:
     """The agent as CAM Pegasus knows them, with the zone."""
+    from bot.documents.agent_form import AgentInfo
+
     agent: Mapping[str, Any] = ctx.case.data.get("agente", {})
     fields = {k: str(agent.get(k, "") or "") for k in AgentInfo.__dataclass_fields__}
     return AgentInfo(**{**fields, "zona": _zone(ctx.case)})
@@ -136,6 +136,8 @@ def _form(ctx: Context) -> Mapping[str, Any]:
 
 def _given(ctx: Context) -> AgentData:
     """Complementary data given now: the form, the mail body, or a command's --set values."""
+    from bot.documents.agent_form import FIELDS, AgentData, data_from_text, merged
+
     form = _form(ctx)
     sources: list[AgentData] = []
     if form.get("estado") == "ok":
@@ -157,6 +159,8 @@ def _given(ctx: Context) -> AgentData:
 
 def _data(ctx: Context) -> tuple[dict[str, str], tuple[str, ...]]:
     """All valid data so far (stored, then what came now) and the errors of what came now."""
+    from bot.documents.agent_form import AgentData, merged
+
     stored = AgentData(
         values=dict(ctx.case.data.get("datos", {})), errors=(), decision="", case_ref="", clave=""
     )
@@ -166,6 +170,8 @@ def _data(ctx: Context) -> tuple[dict[str, str], tuple[str, ...]]:
 
 def _missing(ctx: Context) -> list[str]:
     """Labels of the required data still missing."""
+    from bot.documents.agent_form import missing_fields
+
     values, _ = _data(ctx)
     return [f.label for f in missing_fields(_agent(ctx), values)]
 
