@@ -20,10 +20,9 @@ from bot.config import Config, fold_name
 from bot.directory import Directory
 from bot.documents.intake import UserRow
 from bot.documents.letters import (
-    authorization_context,
+    director_context,
     letter_template,
     local_date,
-    removal_context,
     render_letter,
 )
 from bot.handlers.documents import FileIn, inspect
@@ -796,9 +795,13 @@ class Workflow:
         """Fill the director's letter from the case's users and keep it with the case."""
         org = self.config.organization
         users = [user_row(u) for u in case.data.get("usuarios", [])]
-        build = authorization_context if effect.kind == "autorizacion" else removal_context
-        context = build(
-            org, self.config.people.director, users, local_date(now, org), case_tag_ref(case)
+        context = director_context(
+            "alta" if effect.kind == "autorizacion" else "baja",
+            org,
+            self.config.people.director,
+            users,
+            local_date(now, org),
+            case_tag_ref(case),
         )
         content = render_letter(letter_template(effect.kind, self.templates.root), context)
         filename = f"carta_{effect.kind}_{case.process}-{case.id}.docx"

@@ -1,7 +1,7 @@
 """MA-001 letters (autorización, custodia, baja): Word templates filled by docxtpl, PDF by soffice.
 
 The templates live in templates/letters and are edited in Word; ``render_letter`` fills one
-with a context made by ``authorization_context``, ``custody_context`` or ``removal_context``,
+with a context made by ``director_context`` (alta or baja) or ``custody_context``,
 escaping every value (autoescape), and ``to_pdf`` converts the result with a headless
 LibreOffice that has its own profile and a time limit. The custody letter carries the
 user's password: this module only passes it to the template, never logs or keeps it.
@@ -42,13 +42,12 @@ __all__ = [
     "LetterError",
     "LetterKind",
     "LetterUser",
-    "authorization_context",
     "convert",
     "custody_context",
+    "director_context",
     "find_soffice",
     "letter_template",
     "local_date",
-    "removal_context",
     "render_letter",
     "spanish_long_date",
     "to_pdf",
@@ -159,18 +158,18 @@ def _letter_user(user: UserRow) -> LetterUser:
     }
 
 
-def _director_context(
+def director_context(
+    movement: Literal["alta", "baja"],
     org: Organization,
     director: Person,
     users: Sequence[UserRow],
     today: date,
     case_ref: str,
     *,
-    movement: Literal["alta", "baja"],
-    director_title: str,
-    place: str,
+    director_title: str = DIRECTOR_TITLE,
+    place: str = DEFAULT_PLACE,
 ) -> DirectorLetterContext:
-    """The shared context of the two letters the director signs."""
+    """Context of a letter the director signs: the carta de autorización (alta) or de baja."""
     if not users:
         raise ValueError("a letter needs at least one user")
     for user in users:
@@ -187,52 +186,6 @@ def _director_context(
         "director_title": _text(director_title),
         "users": [_letter_user(user) for user in users],
     }
-
-
-def authorization_context(
-    org: Organization,
-    director: Person,
-    users: Sequence[UserRow],
-    today: date,
-    case_ref: str,
-    *,
-    director_title: str = DIRECTOR_TITLE,
-    place: str = DEFAULT_PLACE,
-) -> DirectorLetterContext:
-    """Context of the carta de autorización: the director authorizes the alta of these users."""
-    return _director_context(
-        org,
-        director,
-        users,
-        today,
-        case_ref,
-        movement="alta",
-        director_title=director_title,
-        place=place,
-    )
-
-
-def removal_context(
-    org: Organization,
-    director: Person,
-    users: Sequence[UserRow],
-    today: date,
-    case_ref: str,
-    *,
-    director_title: str = DIRECTOR_TITLE,
-    place: str = DEFAULT_PLACE,
-) -> DirectorLetterContext:
-    """Context of the carta de baja: the director asks for the removal of these users."""
-    return _director_context(
-        org,
-        director,
-        users,
-        today,
-        case_ref,
-        movement="baja",
-        director_title=director_title,
-        place=place,
-    )
 
 
 def custody_context(

@@ -22,11 +22,10 @@ from bot.config import Organization, Person
 from bot.documents.intake import UserRow
 from bot.documents.letters import (
     LetterKind,
-    authorization_context,
     convert,
     custody_context,
+    director_context,
     letter_template,
-    removal_context,
     render_letter,
     to_pdf,
 )
@@ -87,8 +86,8 @@ def converted(tmp_path_factory: pytest.TempPathFactory) -> Converted:
     need_soffice()
     folder = tmp_path_factory.mktemp("letters")
     contexts: dict[LetterKind, Mapping[str, Any]] = {
-        "autorizacion": authorization_context(ORG, DIRECTOR, USERS, TODAY, "MA-001 #42"),
-        "baja": removal_context(ORG, DIRECTOR, USERS, TODAY, "MA-001 #43"),
+        "autorizacion": director_context("alta", ORG, DIRECTOR, USERS, TODAY, "MA-001 #42"),
+        "baja": director_context("baja", ORG, DIRECTOR, USERS, TODAY, "MA-001 #43"),
         "custodia": custody_context(ORG, USERS[0], USERNAME, PASSWORD, TODAY, "MA-001 #42"),
     }
     sources = []

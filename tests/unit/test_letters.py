@@ -28,13 +28,12 @@ from bot.documents.letters import (
     CustodyContext,
     DirectorLetterContext,
     LetterError,
-    authorization_context,
     convert,
     custody_context,
+    director_context,
     find_soffice,
     letter_template,
     local_date,
-    removal_context,
     render_letter,
     spanish_long_date,
     to_pdf,
@@ -122,10 +121,10 @@ def letter_text(data: bytes) -> str:
     return "\n".join(line for xml in parts(data).values() for line in paragraphs(xml))
 
 
-def director_context(kind: str) -> DirectorLetterContext:
+def hostile_director(kind: str) -> DirectorLetterContext:
     """A context with hostile values for the letters the director signs."""
-    build = authorization_context if kind == "autorizacion" else removal_context
-    return build(ORG, DIRECTOR, [HOSTILE_USER, LONG_USER], TODAY, CASE_REF)
+    movement = "alta" if kind == "autorizacion" else "baja"
+    return director_context(movement, ORG, DIRECTOR, [HOSTILE_USER, LONG_USER], TODAY, CASE_REF)
 
 
 def hostile_custody(user: UserRow = HOSTILE_USER) -> CustodyContext:
@@ -195,7 +194,7 @@ def test_template_layout(kind: Any) -> None:
 @pytest.mark.parametrize("kind", ["autorizacion", "baja"])
 def test_director_letters_escape_hostile_values(kind: Any) -> None:
     """&, <, >, quotes, accents, ñ and a 300-character name survive, escaped, in valid XML."""
-    data = render_letter(letter_template(kind), director_context(kind))
+    data = render_letter(letter_template(kind), hostile_director(kind))
     xml = parts(data)
     raw = "".join(xml.values())
     assert "&lt;SA&gt;" in raw and "&amp;" in raw
@@ -249,7 +248,7 @@ def test_control_characters_are_removed_and_spaces_collapsed() -> None:
         zona="CDMX",
         paquete=1,
     )
-    context = authorization_context(ORG, DIRECTOR, [user], TODAY, "MA-001 #1")
+    context = director_context("alta", ORG, DIRECTOR, [user], TODAY, "MA-001 #1")
     assert context["users"][0]["nombre"] == "Ana Luz Ríos"
     letter_text(render_letter(letter_template("autorizacion"), context))
 
@@ -286,16 +285,18 @@ def test_render_errors_are_spanish(tmp_path: Path) -> None:
 def test_context_checks() -> None:
     """Empty user lists, the wrong movement and datetimes for dates are refused."""
     with pytest.raises(ValueError, match="at least one user"):
-        authorization_context(ORG, DIRECTOR, [], TODAY, "x")
+        director_context("alta", ORG, DIRECTOR, [], TODAY, "x")
     baja = UserRow(
         nombre="Ana", rfc="RILA800101AB1", correo="a@example.com", zona="CDMX", paquete=1
     )
     baja = dataclasses.replace(baja, movimiento="baja")
     with pytest.raises(ValueError, match="movimiento 'baja'"):
-        authorization_context(ORG, DIRECTOR, [baja], TODAY, "x")
-    assert removal_context(ORG, DIRECTOR, [baja], TODAY, "x")["users"][0]["nombre"] == "Ana"
+        director_context("alta", ORG, DIRECTOR, [baja], TODAY, "x")
+    assert (
+        director_context("baja", ORG, DIRECTOR, [baja], TODAY, "x")["users"][0]["nombre"] == "Ana"
+    )
     with pytest.raises(TypeError, match="local_date"):
-        removal_context(ORG, DIRECTOR, [baja], datetime(2026, 11, 23, 12, tzinfo=UTC), "x")
+        director_context("baja", ORG, DIRECTOR, [baja], datetime(2026, 11, 23, 12, tzinfo=UTC), "x")
 
 
 # --- dates ------------------------------------------------------------------------------
