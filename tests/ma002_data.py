@@ -13,10 +13,9 @@ import openpyxl
 from stdnum.mx import curp as stdnum_curp
 
 from bot.documents.agent_form import DECISION_LABEL, FIELDS, SHEET_TITLE
+from tests.mail_data import AUTHSERV
 
 ROOT = Path(__file__).resolve().parent.parent
-# The border MTA whose Authentication-Results the test configs trust.
-AUTHSERV = "mx.example.com"
 SHIPPED_PEGASUS = '[systems.pegasus]\nadapter = "manual"\n'
 
 # The shipped config.toml's zones: who is asked for each promotoría.

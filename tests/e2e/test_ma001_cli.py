@@ -15,7 +15,6 @@ import re
 import sqlite3
 import zipfile
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +30,9 @@ from tests.e2e.test_cli import (
     to_person,
 )
 from tests.ma001_data import USER_A, USER_B, USER_C, form, image, pdf
-from tests.ma002_data import AUTHSERV, sql_pegasus_config
 from tests.ma002_data import SCHEMA as PEGASUS_SCHEMA
+from tests.ma002_data import sql_pegasus_config
+from tests.mail_data import incoming
 
 REQUESTER = "lucia.mendez@promotoria-costera.mx"
 DIRECTOR = "director.general@example.com"
@@ -94,25 +94,16 @@ def deliver(
     authenticated: bool = False,
 ) -> None:
     """Drop a mail into the inbox as the MTA would."""
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = "mesa.ayuda@example.com"
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(mx_time(when))
-    msg["Message-ID"] = make_msgid(domain=sender.partition("@")[2])
-    if reply_to is not None:
-        msg["In-Reply-To"] = reply_to["Message-ID"]
-        msg["References"] = reply_to["Message-ID"]
-    if authenticated:
-        domain = sender.partition("@")[2]
-        msg["Authentication-Results"] = (
-            f"{AUTHSERV}; dkim=pass header.d={domain}; spf=pass smtp.mailfrom={domain}; "
-            f"dmarc=pass header.from={domain}"
-        )
-    msg.set_content(body)
-    for name, kind, content in files:
-        main, _, sub = kind.partition("/")
-        msg.add_attachment(content, maintype=main, subtype=sub, filename=name)
+    msg = incoming(
+        sender,
+        "mesa.ayuda@example.com",
+        subject,
+        body,
+        mx_time(when),
+        files=files,
+        authenticated=authenticated,
+        reply_to=reply_to,
+    )
     inbox = tmp / "var" / "mail" / "inbox" / "new"
     inbox.mkdir(parents=True, exist_ok=True)
     (inbox / f"{mx_time(when).timestamp():.0f}.{abs(hash(msg['Message-ID']))}.mx").write_bytes(

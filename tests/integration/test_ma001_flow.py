@@ -20,7 +20,7 @@ import zipfile
 from datetime import datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from email.utils import format_datetime, getaddresses, make_msgid
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +41,8 @@ from bot.workflow import PASSWORD_PLACEHOLDER, Applied
 from storage.models import Base, Case, Event, Message, Outbox, Task, Timer
 from tests.conftest import ROOT, mx
 from tests.ma001_data import PDF, USER_A, USER_B, XLSX, form, image, pdf
+from tests.mail_data import AUTHSERV, File, incoming
 
-AUTHSERV = "mx.example.com"
 REQUESTER = "lucia.mendez@promotoria-costera.mx"
 DIRECTOR = "director.general@example.com"
 SPECIALIST = "sofia.ramirez@example.com"
@@ -72,9 +72,6 @@ def padded_form(size: int) -> bytes:
     return buffer.getvalue()
 
 
-File = tuple[str, str, bytes]
-
-
 # --- the mailbox -----------------------------------------------------------------------------
 
 
@@ -91,28 +88,17 @@ def deliver(
     headers: dict[str, str] | None = None,
 ) -> EmailMessage:
     """Drop a mail into the inbox as the border MTA would; it is read in delivery order."""
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = app.config.mail.address
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(at)
-    msg["Message-ID"] = make_msgid(domain=sender.partition("@")[2])
-    if reply_to is not None:
-        msg["In-Reply-To"] = reply_to["Message-ID"]
-        msg["References"] = reply_to["Message-ID"]
-    if authenticated:
-        domain = sender.partition("@")[2]
-        msg["Authentication-Results"] = (
-            f"{AUTHSERV}; spf=pass smtp.mailfrom={domain}; dkim=pass header.d={domain}; "
-            f"dmarc=pass header.from={domain}"
-        )
-    for name, value in (headers or {}).items():
-        msg[name] = value
-    if body or not files:
-        msg.set_content(body)
-    for name, kind, content in files:
-        main, _, sub = kind.partition("/")
-        msg.add_attachment(content, maintype=main, subtype=sub, filename=name)
+    msg = incoming(
+        sender,
+        app.config.mail.address,
+        subject,
+        body,
+        at,
+        files=files,
+        authenticated=authenticated,
+        reply_to=reply_to,
+        headers=headers,
+    )
     inbox = app.config.mail.maildir / "inbox" / "new"
     (inbox / f"{next(_SEQUENCE):06d}.test.mx").write_bytes(msg.as_bytes())
     return msg
