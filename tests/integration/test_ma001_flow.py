@@ -964,18 +964,31 @@ def test_rules_listing_names_every_documented_state_and_its_steps(
         assert "-->" in transition and re.search(r"\bMA-001 paso \d+\b", transition), transition
 
 
-def test_every_template_ma001_uses_renders_strictly(app: App) -> None:
-    case_id, _ = request_alta(app, mx(2026, 11, 23, 10, 0), USER_A, USER_B)
-    source = Path(ma001_accounts.__file__).read_text(encoding="utf-8")
-    used = set(re.findall(r'"(MA-001/[a-z_]+)"', source)) | {"common/tarea"}
-    root = app.templates.root
+def templates_used(
+    root: Path, code: str, sources: list[Path], extra: set[str]
+) -> tuple[list[str], list[Path]]:
+    """The mail templates a process's sources name (each checked to exist), and its tasks'."""
+    used = {
+        name
+        for source in sources
+        for name in re.findall(rf'"({code}/[a-z_]+)"', source.read_text(encoding="utf-8"))
+    } | extra
     mail = sorted(n for n in used if (root / "email" / f"{n}.txt.j2").is_file())
-    task_files = sorted([*root.glob("tasks/MA-001/*.txt.j2"), *root.glob("tasks/common/*.txt.j2")])
+    task_files = sorted([*root.glob(f"tasks/{code}/*.txt.j2"), *root.glob("tasks/common/*.txt.j2")])
     tasks_used = {n for n in used if (root / "tasks" / f"{n}.txt.j2").is_file()}
     assert used == set(mail) | tasks_used, used - set(mail) - tasks_used
     assert {f"tasks/{n}.txt.j2" for n in tasks_used} <= {
         str(p.relative_to(root)) for p in task_files
     }
+    return mail, task_files
+
+
+def test_every_template_ma001_uses_renders_strictly(app: App) -> None:
+    case_id, _ = request_alta(app, mx(2026, 11, 23, 10, 0), USER_A, USER_B)
+    root = app.templates.root
+    mail, task_files = templates_used(
+        root, "MA-001", [Path(ma001_accounts.__file__)], {"common/tarea"}
+    )
 
     _, key, address = USER_A
     full = {

@@ -63,6 +63,7 @@ from tests.integration.test_ma001_flow import (
     subject_of,
     task_notice,
     tasks,
+    templates_used,
 )
 from tests.ma001_data import image
 from tests.ma002_data import (
@@ -1408,24 +1409,17 @@ def test_every_template_ma002_uses_renders_strictly(app: App, pegasus: Path) -> 
     sweep(app, pegasus, mx(2026, 11, 24, 8, 0), LOST_AGENT)
     lost_id = case_for(app, LOST_AGENT)
     assert state(app, lost_id)[0] == "sin_zona"
-    sources = [Path(ma002_agents.__file__), ROOT / "bot" / "sweeps.py"]
-    used = {
-        name
-        for source in sources
-        for name in re.findall(r'"(MA-002/[a-z_]+)"', source.read_text(encoding="utf-8"))
-    } | {"common/tarea", "common/temporizador_fallido"}
     root = app.templates.root
-    mail = sorted(n for n in used if (root / "email" / f"{n}.txt.j2").is_file())
-    tasks_used = {n for n in used if (root / "tasks" / f"{n}.txt.j2").is_file()}
-    assert used == set(mail) | tasks_used, used - set(mail) - tasks_used
+    mail, task_files = templates_used(
+        root,
+        "MA-002",
+        [Path(ma002_agents.__file__), ROOT / "bot" / "sweeps.py"],
+        {"common/tarea", "common/temporizador_fallido"},
+    )
     shipped = {
         f"MA-002/{p.name.removesuffix('.txt.j2')}" for p in root.glob("email/MA-002/*.txt.j2")
     }
     assert shipped == {n for n in mail if n.startswith("MA-002/")}  # none left unused
-    task_files = sorted([*root.glob("tasks/MA-002/*.txt.j2"), *root.glob("tasks/common/*.txt.j2")])
-    assert {f"tasks/{n}.txt.j2" for n in tasks_used} <= {
-        str(p.relative_to(root)) for p in task_files
-    }
 
     full: dict[str, Any] = {
         "limite": "2026-11-30",
