@@ -36,6 +36,11 @@ def spanish_long_date(d: date) -> str:
     return f"{d.day} de {MONTHS[d.month - 1]} de {d.year}"
 
 
+def spanish_when(dt: datetime) -> str:
+    """An instant as said to people: 'lunes 23 de noviembre a las 8:00' (in dt's zone)."""
+    return f"{WEEKDAYS[dt.weekday()]} {dt.day} de {MONTHS[dt.month - 1]} a las {_fmt(dt.time())}"
+
+
 _TIME_RE = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*$")
 _TZ_LABELS = {"America/Mexico_City": "hora del centro de México"}
 
@@ -258,9 +263,11 @@ class BusinessCalendar:
                 remaining -= available
             d += timedelta(days=1)
 
-    def describe_hours(self) -> str:
-        """Published mail hours as a Spanish sentence."""
+    def describe_hours(self, channel: str = "mail") -> str:
+        """Published hours of a channel as a Spanish sentence (chat closes at chat_until)."""
         (mt_start, mt_end), (f_start, f_end) = self._hours.mon_thu, self._hours.fri
+        if channel == "chat":
+            mt_end, f_end = min(mt_end, self._hours.chat_until), min(f_end, self._hours.chat_until)
         label = _TZ_LABELS.get(self._tz.key, f"zona horaria {self._tz.key}")
         return (
             f"lunes a jueves de {_fmt(mt_start)} a {_fmt(mt_end)} "

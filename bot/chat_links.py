@@ -13,8 +13,10 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.config import Agent, Config, Specialist
 from storage.models import ChatLink, ChatLinkCode, ChatRefusal
 
+TELEGRAM = "telegram"
 CODE_TTL = timedelta(minutes=15)
 MAX_ATTEMPTS = 5
 MAX_CODES_PER_HOUR = 3
@@ -55,8 +57,8 @@ class LinkRefused(Exception):
         self.reason = reason
 
 
-def issue_code(s: Session, channel: str, user_id: int, email: str, now: datetime) -> IssuedCode:
-    """Store a new code for this account and address (hashed) and return it to be e-mailed."""
+def may_issue(s: Session, channel: str, user_id: int, email: str, now: datetime) -> bool:
+    """Whether a new code for this account and address is within the hourly caps."""
     _require_aware(now)
     address = email.strip().lower()
     since = now - _HOUR
@@ -66,8 +68,14 @@ def issue_code(s: Session, channel: str, user_id: int, email: str, now: datetime
     by_address = _codes_since(
         s, since, ChatLinkCode.channel == channel, ChatLinkCode.email == address
     )
-    if by_account >= MAX_CODES_PER_HOUR or by_address >= MAX_CODES_PER_ADDRESS_PER_HOUR:
+    return by_account < MAX_CODES_PER_HOUR and by_address < MAX_CODES_PER_ADDRESS_PER_HOUR
+
+
+def issue_code(s: Session, channel: str, user_id: int, email: str, now: datetime) -> IssuedCode:
+    """Store a new code for this account and address (hashed) and return it to be e-mailed."""
+    if not may_issue(s, channel, user_id, email, now):
         raise LinkRefused(TOO_MANY_CODES)
+    address = email.strip().lower()
     # Only the newest code may link: end the older ones now rather than leave them guessable.
     _end_pending_codes(s, channel, user_id, now)
     code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
@@ -146,6 +154,33 @@ def linked_users(s: Session, channel: str) -> dict[int, str]:
         )
     )
     return {row.user_id: row.email for row in rows}
+
+
+def chat_accounts(s: Session, config: Config, emails: list[str]) -> dict[str, int]:
+    """The Telegram account of each address that has one: configured id first, then a link.
+
+    As at the gate, only specialists and agents of the directory are reachable on chat.
+    """
+    chatters: tuple[Specialist | Agent, ...] = (*config.people.specialists, *config.people.agents)
+    people = {p.email: p for p in chatters}
+    found: dict[str, int] = {}
+    for email in emails:
+        person = people.get(email)
+        if person is not None and person.telegram_id is not None:
+            found[email] = person.telegram_id
+    wanted = [e for e in emails if e in people and e not in found]
+    if wanted:
+        rows = s.execute(
+            select(ChatLink.email, ChatLink.user_id)
+            .where(
+                ChatLink.channel == TELEGRAM,
+                ChatLink.revoked_at.is_(None),
+                ChatLink.email.in_(wanted),
+            )
+            .order_by(ChatLink.linked_at)
+        )
+        found.update({row.email: row.user_id for row in rows})
+    return found
 
 
 def unlink(s: Session, channel: str, user_id: int, now: datetime) -> bool:

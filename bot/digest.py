@@ -172,6 +172,19 @@ class _Digest:
             sweep=self.sweep(),
         )
 
+    def queued_chat(self, case: Case) -> dict[str, Any]:
+        """A queued chat as the digest lists it: who, since when, what, when it is answered."""
+        agent = case.data.get("agente", {})
+        opening = case.data.get("aviso_horario")
+        return {
+            **self.case_row(case),
+            "agente": agent.get("nombre") or self.name(case.requester),
+            "recibido": self.when(case.created_at),
+            "apertura": self.when(datetime.fromisoformat(opening)) if opening else "",
+            "urgente": case.data.get("urgencia") == "alta",
+            "texto": str(case.data.get("descripcion", ""))[:300],
+        }
+
     def sweep(self) -> dict[str, Any] | None:
         """The latest agents' sweep, with its time as the digest writes times."""
         found = last_sweep(self.s)
@@ -340,6 +353,8 @@ class _Digest:
             ],
             "cerrados_periodo": desk.period,
             "barrido": desk.sweep,
+            # Chats written outside the chat hours wait for the opening (MA-007 paso 19).
+            "chat_en_cola": [self.queued_chat(c) for c in desk.open_cases if _queued_chat(c)],
             "totales": {
                 "abiertos": len(desk.open_cases),
                 "sin_asignar": sum(1 for c in desk.open_cases if not c.assignee),
@@ -349,6 +364,11 @@ class _Digest:
                 "cerrados": len(desk.closed),
             },
         }
+
+
+def _queued_chat(case: Case) -> bool:
+    """An agent's chat that arrived outside the chat hours and waits for the opening."""
+    return case.process == "MA-007" and bool(case.data.get("fuera_de_horario"))
 
 
 def _reason(case: Case) -> str:

@@ -24,11 +24,11 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from bot.channels.base import OutboundChannel
 from bot.channels.mime import FileRef, build_message
-from bot.errors import ChannelAuthFailed, ChannelUnavailable, MessageRejected
+from bot.errors import ChannelAuthFailed, ChannelBusy, ChannelUnavailable, MessageRejected
 from bot.rules.effects import SendMail
 from bot.workflow import SYSTEM_ACTOR, Workflow
 from storage.archive import Archive
@@ -43,6 +43,11 @@ DEAD_AFTER = timedelta(hours=48)
 TRIES_PER_PASS = 3
 ALERT_TEMPLATE = "common/entrega_fallida"
 TEMPORARY = (ChannelUnavailable, ChannelAuthFailed)
+
+
+def _retry_now(exc: BaseException) -> bool:
+    """Temporary failures are retried at once, except when the peer said how long to wait."""
+    return isinstance(exc, TEMPORARY) and not isinstance(exc, ChannelBusy)
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,9 @@ class Dispatcher:
         self.rng = rng or random.Random()
         self.tries = tries
         self.executors: dict[str, Executor] = {"mail": self._send_mail}
+        # Kinds this process does not send (the chat, from a CLI command): left pending for
+        # the daemon rather than failed.
+        self.paused: set[str] = set()
 
     def run_all(self, now: datetime, batch: int = 200) -> DispatchResult:
         """Dispatch every due row, batch after batch, until none is left or a channel is down."""
@@ -131,9 +139,12 @@ class Dispatcher:
                 .where((Outbox.status == "sending") & (Outbox.not_before <= now - STALE_SENDING))
                 .values(status="pending")
             )
+            waiting = (Outbox.status == "pending") & (Outbox.not_before <= now)
+            if self.paused:
+                waiting = waiting & Outbox.kind.not_in(self.paused)
             due = s.execute(
                 select(Outbox.id, Outbox.kind)
-                .where((Outbox.status == "pending") & (Outbox.not_before <= now))
+                .where(waiting)
                 .order_by(Outbox.not_before, Outbox.id)
                 .limit(limit)
             ).all()
@@ -169,14 +180,15 @@ class Dispatcher:
             if executor is None:
                 raise MessageRejected(f"no hay quien envíe «{job.kind}»")
             Retrying(
-                retry=retry_if_exception_type(TEMPORARY),
+                retry=retry_if_exception(_retry_now),
                 stop=stop_after_attempt(self.tries),
                 wait=wait_exponential_jitter(initial=1, max=60),
                 sleep=self.sleep,
                 reraise=True,
             )(executor, job)
         except TEMPORARY as exc:
-            self._temporary(row_id, now, f"{type(exc).__name__}: {exc}", result)
+            wait = exc.retry_after if isinstance(exc, ChannelBusy) else None
+            self._temporary(row_id, now, f"{type(exc).__name__}: {exc}", result, wait)
             return False
         except Exception as exc:
             # Anything else (5xx, a broken payload, a missing attachment) will not get
@@ -202,13 +214,22 @@ class Dispatcher:
                 )
         result.sent += 1
 
-    def _temporary(self, row_id: int, now: datetime, error: str, result: DispatchResult) -> None:
+    def _temporary(
+        self,
+        row_id: int,
+        now: datetime,
+        error: str,
+        result: DispatchResult,
+        wait: float | None = None,
+    ) -> None:
         """A temporary failure: try again on a later pass, or dead-letter after 48 hours."""
         with self.db.transaction() as s:
             row = s.get_one(Outbox, row_id)
             if now - row.created_at < DEAD_AFTER:
                 row.status = "pending"
-                row.not_before = now + backoff(row.attempts, self.rng)
+                # A peer that said when (429 Retry-After) is asked again exactly then.
+                delay = timedelta(seconds=wait) if wait else backoff(row.attempts, self.rng)
+                row.not_before = now + delay
                 row.last_error = error[:2000]
                 result.retried += 1
                 log.warning("outbox %s: %s; nuevo intento %s", row_id, error, row.not_before)

@@ -17,3 +17,11 @@ class ChannelAuthFailed(MesabotError):
 
 class MessageRejected(MesabotError):
     """The peer refused this message for good (e.g. SMTP 5xx); tell the sender."""
+
+
+class ChannelBusy(ChannelUnavailable):
+    """The peer asked us to wait (HTTP 429 Retry-After); retry after that many seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

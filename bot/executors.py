@@ -6,9 +6,11 @@ import secrets
 import string
 
 from bot.channels.base import OutboundChannel
+from bot.chat_links import CODE_TTL, TELEGRAM, LinkRefused, issue_code
 from bot.channels.mime import FileRef, build_message
 from bot.dispatcher import OutboxJob, load_files, send_raw
 from bot.documents.letters import custody_context, letter_template, local_date, render_letter
+from bot.errors import MessageRejected
 from bot.systems.pegasus import Pegasus, PegasusError, PegasusFile
 from bot.workflow import DOCX, Workflow, user_row
 from storage.archive import Archive
@@ -94,4 +96,30 @@ class CredentialsSender:
             files.append(FileRef(name, DOCX, letter))
         payload = {**p, "body": rendered.body, "html": rendered.html}
         raw = build_message(payload, job.now, files).as_bytes()
+        send_raw(self.mail, raw, str(p["message_id"]))
+
+
+class LinkCodeSender:
+    """Mails a chat linking code, made here: only its salted hash is ever stored."""
+
+    def __init__(self, workflow: Workflow, db: Database, mail: OutboundChannel) -> None:
+        self.workflow = workflow
+        self.db = db
+        self.mail = mail
+
+    def __call__(self, job: OutboxJob) -> None:
+        """Issue the code (ending older ones) and send it to the directory address."""
+        p = job.payload
+        email = str(p["to"][0])
+        with self.db.transaction() as s:
+            try:
+                issued = issue_code(s, TELEGRAM, int(p["user_id"]), email, job.now)
+            except LinkRefused as refused:
+                raise MessageRejected(refused.reason) from refused
+        expires = self.workflow.calendar.local(issued.expires_at).strftime("%H:%M")
+        context = {**p["context"], "codigo": issued.code, "vence": expires}
+        context["minutos"] = int(CODE_TTL.total_seconds() // 60)
+        rendered = self.workflow.templates.mail(str(p["template"]), context)
+        payload = {**p, "body": rendered.body, "html": rendered.html}
+        raw = build_message(payload, job.now, []).as_bytes()
         send_raw(self.mail, raw, str(p["message_id"]))

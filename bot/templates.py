@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,7 +10,13 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
 
+from bot.config import fold_name
+
 SUBJECT_PREFIX = "Asunto:"
+KNOWN_ANSWERS = Path("chat") / "MA-007" / "conocido"
+# The help desk lists a known answer's keyword phrases in its first line, as a Jinja
+# comment so they never reach the agent: {#- palabras: contraseña ipad; olvidé ... -#}
+_KEYWORDS = re.compile(r"^\s*\{#-?\s*palabras\s*:(?P<phrases>.*?)-?#\}\s*$", re.IGNORECASE)
 
 
 def default_templates_dir(config_dir: Path | None = None) -> Path:
@@ -86,3 +93,16 @@ class Templates:
         return sorted(
             str(p.relative_to(base)).removesuffix(".html.j2") for p in base.rglob("*.html.j2")
         )
+
+
+def load_known_answers(root: Path) -> dict[str, tuple[str, ...]]:
+    """Known-answer topics of MA-007 under a templates root, with their folded phrases."""
+    answers: dict[str, tuple[str, ...]] = {}
+    for path in sorted((root / KNOWN_ANSWERS).glob("*.txt.j2")):
+        first = path.read_text(encoding="utf-8-sig").partition("\n")[0]
+        match = _KEYWORDS.match(first)
+        phrases = match["phrases"].split(";") if match else []
+        # A topic without the header is still listed (it exists) but can never match.
+        folded = (fold_name(p) for p in phrases)
+        answers[path.name.removesuffix(".txt.j2")] = tuple(dict.fromkeys(f for f in folded if f))
+    return answers

@@ -16,8 +16,9 @@ from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
 from bot.calendar import BusinessCalendar
+from bot.chat_links import CODE_TTL, chat_accounts
 from bot.config import Config, fold_name
-from bot.directory import Directory
+from bot.directory import TEAM_ROLES, Directory
 from bot.documents.intake import UserRow
 from bot.documents.letters import (
     director_context,
@@ -28,7 +29,7 @@ from bot.documents.letters import (
 from bot.handlers.documents import FileIn, inspect
 from bot.handlers.entities import Entities
 from bot.rules import PROCESSES, get_process
-from bot.rules.dsl import CaseView, On, Process, Trigger, event
+from bot.rules.dsl import CaseView, On, Process, Trigger, command, event
 from bot.rules.effects import (
     CompleteTasks,
     CreateTask,
@@ -38,14 +39,16 @@ from bot.rules.effects import (
     RecordKnowledge,
     RenderAgentForm,
     RenderLetter,
+    SendChat,
     SendMail,
+    SignalLinked,
     UpdatePegasus,
     business_days,
     business_hours,
 )
 from bot.rules.engine import Decision, Rejected, step
 from bot.systems.pegasus import Pegasus, PegasusRecord, describe_change
-from bot.templates import Templates
+from bot.templates import Templates, load_known_answers
 from storage.archive import Archive
 from storage.models import (
     Attachment,
@@ -72,6 +75,8 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 EML_NAME = re.compile(r"[^\w .,()#-]+")
 # What outbound records show instead of a password: the real one is never stored.
 PASSWORD_PLACEHOLDER = "(contraseña enviada solo al usuario)"
+CODE_PLACEHOLDER = "(código enviado solo a este correo)"
+LINK_CODE_TEMPLATE = "common/codigo_chat"
 
 # Caps on automatic mail to people outside the team (RFC 3834 loop protection; the
 # figures are Zammad's): one acknowledgement per sender per hour, 10 automatic mails per
@@ -184,6 +189,11 @@ class Workflow:
         self.directory = Directory(config)
         self.processes = {p.code: p for p in processes}
         self.settings = self._settings_from_config(config)
+        # The known answers are templates the help desk edits; their keywords ride along.
+        self.settings["MA-007"] = {
+            **self.settings.get("MA-007", {}),
+            "respuestas": load_known_answers(templates.root),
+        }
 
     @staticmethod
     def _settings_from_config(config: Config) -> dict[str, dict[str, Any]]:
@@ -204,6 +214,11 @@ class Workflow:
             },
             "MA-006": {
                 "first_response": business_hours(config.sla.first_response_business_hours),
+                **validation,
+            },
+            "MA-007": {
+                # What the agent is told to expect is the desk's own first-response SLA.
+                "respuesta_ticket": business_hours(config.sla.first_response_business_hours),
                 **validation,
             },
         }
@@ -293,6 +308,12 @@ class Workflow:
             return result
         return self._follow(session, case, result, trigger, now)
 
+    def accepts(self, case: Case, trigger: Trigger, now: datetime) -> bool:
+        """Whether the case would take this trigger now (nothing is applied or recorded)."""
+        proc = self.process(case.process)
+        result = step(proc, view_of(case), trigger, now, self.calendar, self._settings(proc))
+        return not isinstance(result, Rejected)
+
     def _follow(
         self, session: Session, case: Case, d: Decision, trigger: Trigger, now: datetime
     ) -> Applied:
@@ -366,6 +387,10 @@ class Workflow:
         for effect in d.effects:
             if isinstance(effect, SendMail):
                 self.queue_mail(session, case, effect, now, reply_to=trigger.message_id)
+            elif isinstance(effect, SendChat):
+                self.queue_chat(session, case, effect, now, reply_to=trigger.message_id)
+            elif isinstance(effect, SignalLinked):
+                self._signal_linked(session, case, effect, now)
             elif isinstance(effect, RenderLetter):
                 self._render_letter(session, case, effect, now)
             elif isinstance(effect, RenderAgentForm):
@@ -434,6 +459,7 @@ class Workflow:
             "org": self.config.organization.name,
             "bot": self.config.mail.address,
             "horario": self.calendar.describe_hours(),
+            "horario_chat": self.calendar.describe_hours("chat"),
         }
         if case is not None:
             proc = self.process(case.process)
@@ -539,6 +565,115 @@ class Workflow:
         domain = self.config.mail.address.rpartition("@")[2]
         return make_msgid(idstring=f"mesabot.{case.id if case else 0}", domain=domain)
 
+    def queue_chat(
+        self,
+        session: Session,
+        case: Case | None,
+        effect: SendChat,
+        now: datetime,
+        *,
+        reply_to: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+        note_unreachable: bool = True,
+    ) -> list[Outbox]:
+        """Render a chat message and queue one per recipient's chat account."""
+        if not self.config.telegram_enabled:
+            return []
+        requester = case.requester if case else ""
+        assignee = case.assignee if case else None
+        emails = _unique(
+            a for t in effect.to for a in self.directory.resolve(t, requester, assignee)
+        )
+        accounts = chat_accounts(session, self.config, emails)
+        unreachable = [e for e in emails if e not in accounts]
+        if unreachable and note_unreachable:
+            # Mail still reaches them; the history says why the chat did not.
+            session.add(
+                Event(
+                    case_id=case.id if case else None,
+                    at=now,
+                    kind="chat_unreachable",
+                    actor=SYSTEM_ACTOR,
+                    steps=[],
+                    detail={"template": effect.template, "to": unreachable},
+                )
+            )
+        if not accounts:
+            return []
+        text = self.templates.text(
+            f"chat/{effect.template}.txt.j2", self.render_context(case, effect.context)
+        ).strip()
+        return [
+            self.queue_chat_text(
+                session,
+                case,
+                accounts[email],
+                email,
+                text,
+                effect.template,
+                now,
+                reply_to=_chat_reply(reply_to, accounts[email]) if effect.reply else None,
+                immediate=effect.immediate,
+                detail=detail,
+            )
+            for email in emails
+            if email in accounts
+        ]
+
+    def queue_link_code(self, session: Session, user_id: int, email: str, now: datetime) -> Outbox:
+        """Queue the mail with a chat linking code; the code is made when it is sent."""
+        minutes = int(CODE_TTL.total_seconds() // 60)
+        expires = self.calendar.local(now + CODE_TTL).strftime("%H:%M")
+        context = self.render_context(
+            None, {"nombre": self.directory.name_of(email), "minutos": minutes, "vence": expires}
+        )
+        rendered = self.templates.mail(LINK_CODE_TEMPLATE, {**context, "codigo": CODE_PLACEHOLDER})
+        payload: dict[str, Any] = {
+            "from": self.config.mail.address,
+            "to": [email],
+            "cc": [],
+            "subject": rendered.subject,
+            "message_id": self._message_id(None),
+            "headers": {"Auto-Submitted": "auto-replied"},
+            "template": LINK_CODE_TEMPLATE,
+            # Rendered again at sending time with the code, which only exists then.
+            "context": context,
+            "user_id": user_id,
+        }
+        return self._queue_outbound(
+            session, None, "link_code", payload, rendered.body, now, immediate=True
+        )
+
+    def queue_chat_text(
+        self,
+        session: Session,
+        case: Case | None,
+        chat_id: int,
+        email: str,
+        text: str,
+        template: str,
+        now: datetime,
+        *,
+        reply_to: int | None = None,
+        immediate: bool = False,
+        detail: Mapping[str, Any] | None = None,
+    ) -> Outbox:
+        """Queue one rendered chat message to one Telegram chat (email "" for a stranger)."""
+        payload: dict[str, Any] = {
+            "chat_id": chat_id,
+            "text": text,
+            "reply_to": reply_to,
+            "to": [email] if email else [],
+            "cc": [],
+            # What the records and an alert about a failed delivery show.
+            "subject": "Chat: " + (text.splitlines()[0][:120] if text else ""),
+            "message_id": self._message_id(case).replace("@", ".chat@", 1),
+            "template": template,
+        }
+        return self._queue_outbound(
+            session, case, "chat", payload, text, now, immediate=immediate, detail=detail
+        )
+
     def _queue_outbound(
         self,
         session: Session,
@@ -551,11 +686,15 @@ class Workflow:
         immediate: bool = False,
         auto: str | None = None,
         dedupe_key: str | None = None,
+        detail: Mapping[str, Any] | None = None,
     ) -> Outbox:
-        """The outbox row for a mail and its outbound message record (body as stored)."""
+        """The outbox row for a message and its outbound record (body as stored)."""
         recipients = [*payload["to"], *payload["cc"]]
-        # People outside the team get mail within support hours, except acknowledgements.
+        channel = "chat" if kind == "chat" else "mail"
+        # People outside the team hear from us within support hours (the chat's own, shorter
+        # on chat), except acknowledgements and what is urgent.
         outside = any(not self.directory.is_team(a) for a in recipients)
+        opening = self.calendar.next_opening(now, channel)
         row = Outbox(
             case_id=case.id if case else None,
             kind=kind,
@@ -563,7 +702,7 @@ class Workflow:
             auto=auto,
             recipients="," + ",".join(recipients) + ",",
             payload=payload,
-            not_before=self.calendar.next_opening(now) if outside and not immediate else now,
+            not_before=opening if outside and not immediate else now,
             created_at=now,
             dedupe_key=dedupe_key,
         )
@@ -572,7 +711,7 @@ class Workflow:
             Message(
                 case_id=case.id if case else None,
                 direction="out",
-                channel="mail",
+                channel=channel,
                 external_id=payload["message_id"],
                 message_id=payload["message_id"],
                 in_reply_to=payload.get("in_reply_to"),
@@ -583,6 +722,7 @@ class Workflow:
                 body=body,
                 at=now,
                 status="queued",
+                detail=dict(detail or {}),
             )
         )
         return row
@@ -656,6 +796,18 @@ class Workflow:
             attachments=effect.attachments,
         )
         self.queue_mail(session, case, notice, now)
+        if effect.action:
+            task.data = {"action": effect.action, "fills": effect.fills}
+        # Specialists on chat get it there too: a reply to that message completes the task.
+        chat_notice = SendChat(
+            to=tuple(assignees),
+            template="common/tarea",
+            context={"task": {"id": task.id, "title": task.title, "body": task.body}},
+            immediate=True,
+        )
+        self.queue_chat(
+            session, case, chat_notice, now, detail={"task_id": task.id}, note_unreachable=False
+        )
 
     # -- documents, CAM Pegasus, credentials ----------------------------------------------
 
@@ -944,6 +1096,34 @@ class Workflow:
             linked = [*case.data.get("casos_relacionados", []), case_tag_ref(opened)]
             case.data = {**case.data, "casos_relacionados": linked}
 
+    def _signal_linked(
+        self, session: Session, case: Case, effect: SignalLinked, now: datetime
+    ) -> None:
+        """Run the first command each open linked case of the relation takes (close a ticket)."""
+        relation = CaseLink.relation == effect.relation
+        ids = {
+            *session.scalars(
+                select(CaseLink.other_id).where((CaseLink.case_id == case.id) & relation)
+            ),
+            *session.scalars(
+                select(CaseLink.case_id).where((CaseLink.other_id == case.id) & relation)
+            ),
+        }
+        for other in session.scalars(select(Case).where(Case.id.in_(ids)).order_by(Case.id)):
+            if other.closed_at is not None:
+                continue
+            proc = self.process(other.process)
+            taken = {t.on for t in proc.outgoing(other.state)}
+            name = next((c for c in effect.commands if command(c) in taken), None)
+            if name is None:
+                continue
+            # The bot's own bookkeeping on a case the team opened from this one: it acts with
+            # the team's authority, which the decision that ended this case already had.
+            signal = replace(
+                self.trigger(command(name), values=effect.values), actor_roles=TEAM_ROLES
+            )
+            self.handle(session, other, signal, now)
+
     def complete_task(
         self, session: Session, task_id: int, actor: str, note: str, now: datetime
     ) -> str:
@@ -1015,6 +1195,15 @@ def user_row(user: Mapping[str, Any]) -> UserRow:
         movimiento=move if move in ("alta", "baja") else None,
         row=int(user.get("row", 0) or 0),
     )
+
+
+def _chat_reply(message_id: str | None, chat_id: int) -> int | None:
+    """The Telegram message to answer: the trigger's own, when it came from this chat."""
+    kind, _, rest = (message_id or "").partition(":")
+    chat, _, number = rest.partition(":")
+    if kind != "tg" or chat != str(chat_id) or not number.isdigit():
+        return None
+    return int(number)
 
 
 def _unique(addresses: Any) -> list[str]:

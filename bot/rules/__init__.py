@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.rules import ma001_accounts, ma002_agents, ma006_tickets
+from bot.rules import ma001_accounts, ma002_agents, ma006_tickets, ma007_chat
 from bot.rules.dsl import Process
 
 # The explicit registry of processes; order is the order `mesabot rules` lists them.
@@ -10,6 +10,7 @@ PROCESSES: tuple[Process, ...] = (
     ma001_accounts.PROCESS,
     ma002_agents.PROCESS,
     ma006_tickets.PROCESS,
+    ma007_chat.PROCESS,
 )
 
 

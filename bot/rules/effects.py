@@ -91,6 +91,38 @@ class SendMail:
 
 
 @dataclass(frozen=True)
+class SendChat:
+    """Send a chat message rendered from templates/chat/<template>.txt.j2.
+
+    Recipients are resolved to addresses as for mail, then to their chat accounts (a
+    configured telegram_id or a linked account); someone with none is skipped and the
+    skip recorded. To people outside the team it waits for the chat window unless
+    immediate (the hours notice, an urgent answer).
+    """
+
+    to: tuple[Recipient, ...]
+    template: str
+    context: Mapping[str, Any] = field(default_factory=dict)
+    # Answer the chat message that triggered the transition (Telegram's reply).
+    reply: bool = False
+    immediate: bool = False
+
+
+@dataclass(frozen=True)
+class SignalLinked:
+    """Run a command on this case's open linked cases of one relation (close its ticket).
+
+    A linked case whose state takes none of the commands keeps them as a rejected event.
+    """
+
+    relation: str
+    # Tried in order; the first the linked case's state takes runs (a ticket awaiting
+    # validation takes "validar", one still in progress only "cerrar").
+    commands: tuple[str, ...]
+    values: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class CreateTask:
     """Open a task for a person with everything needed to do it."""
 
@@ -101,6 +133,10 @@ class CreateTask:
     context: Mapping[str, Any] = field(default_factory=dict)
     due: Delay | None = None
     attachments: tuple[str, ...] = ()  # as in SendMail: sent with the task notice
+    # The case command a specialist's reply to the task's chat message runs ("" completes
+    # the task only), and the value the reply's text fills (e.g. "caso" for caso_metlife).
+    action: str = ""
+    fills: str = ""
 
 
 @dataclass(frozen=True)
@@ -232,6 +268,8 @@ class OpenCase:
 
 Effect = (
     SendMail
+    | SendChat
+    | SignalLinked
     | CreateTask
     | CompleteTasks
     | RecordKnowledge

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from jinja2 import UndefinedError
 
-from bot.templates import Templates
+from bot.templates import Templates, load_known_answers
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = Templates(ROOT / "templates")
@@ -52,8 +52,36 @@ AGENT_CASE = {
         "aprobado": {"por": "julio@example.com", "reenviado_por": ""},
     },
 }
-CASES = {"MA-002": AGENT_CASE}
-BASE = {"org": "Promotoría Ejemplo", "bot": "mesa.ayuda@example.com", "horario": "lunes..."}
+# An agent's chat (MA-007), already followed up by a linked ticket.
+CHAT_CASE = {
+    **CASE,
+    "ref": "MA-007 #12",
+    "process": "MA-007",
+    "process_name": "Atención a agentes por chat",
+    "state": "en_seguimiento",
+    "state_label": "En seguimiento",
+    "subject": "Chat: No puedo emitir en BLife",
+    "requester": "juan.perez@example.net",
+    "requester_name": "Juan Pérez",
+    "data": {
+        "agente": {"nombre": "Juan Pérez", "correo": "juan.perez@example.net", "clave": "A100200"},
+        "canal": "telegram",
+        "descripcion": "No puedo emitir en BLife, me marca error.\nTengo al cliente esperando.",
+        "urgencia": "alta",
+        "motivo_urgencia": "no puedo emitir",
+        "mensajes": 2,
+        "adjuntos": 1,
+        "casos_relacionados": ["MA-006 #13"],
+        "plazo": "2026-11-20T09:00:00-06:00",
+    },
+}
+CASES = {"MA-002": AGENT_CASE, "MA-007": CHAT_CASE}
+BASE = {
+    "org": "Promotoría Ejemplo",
+    "bot": "mesa.ayuda@example.com",
+    "horario": "lunes a jueves de 8:00 a 18:00 y viernes de 8:00 a 15:00",
+    "horario_chat": "lunes a jueves de 8:00 a 17:30 y viernes de 8:00 a 15:00",
+}
 HOSTILE = "<script>alert(1)</script> Facturas & notas"
 # One case as the daily digest lists it, with a subject a stranger could have written.
 ROW = {
@@ -150,6 +178,14 @@ EXTRA: dict[str, dict[str, Any]] = {
     "MA-001/validacion": {"fecha_cierre": "2026-11-30"},
     "MA-001/recordatorio_validacion": {"fecha_cierre": "2026-11-30"},
     "MA-001/cerrado_especialista": {"motivo": "Duplicada"},
+    "common/chat_caido": {"motivo": "TelegramUnavailable: 502 Bad Gateway"},
+    "common/codigo_chat": {
+        "nombre": "Juan Pérez",
+        "codigo": "(código)",
+        "minutos": 10,
+        "vence": "10:25",
+    },
+    "MA-007/nuevo_mensaje": {"texto": "Ya mandé la captura", "remitente": "juan.perez@example.net"},
     "common/resumen_diario": {
         "fecha": "2026-11-23",
         "fecha_texto": "lunes 23 de noviembre de 2026",
@@ -196,6 +232,17 @@ EXTRA: dict[str, dict[str, Any]] = {
                 "limite": "Límite de primera respuesta",
                 "vencio": "20/11/2026 09:00",
                 "retraso": "6 h",
+            }
+        ],
+        "chat_en_cola": [
+            {
+                **ROW,
+                "ref": "MA-007 #14",
+                "agente": "Juan Pérez",
+                "recibido": "19/11/2026 20:15",
+                "apertura": "20/11/2026 08:00",
+                "urgente": True,
+                "texto": HOSTILE,
             }
         ],
         "cerrados": [{**ROW, "cerrado": "20/11/2026 11:30", "motivo": "validado"}],
@@ -275,3 +322,152 @@ class _Tags(HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         self.closed.append(tag)
+
+
+# --- chat messages and task bodies (MA-007) ---------------------------------------------
+
+# What each SendChat of MA-007 passes (bot/rules/ma007_chat.py); the workflow adds BASE.
+CHAT_EXTRA: dict[str, dict[str, Any]] = {
+    "MA-007/fuera_de_horario": {
+        "apertura": "lunes 23 de noviembre a las 8:00",
+        "horario_chat": "lunes a jueves de 8:00 a 17:30 y viernes de 8:00 a 15:00",
+    },
+    "MA-007/archivo_no_recibido": {
+        "omitidos": ["«poliza.pdf» pesa 30.0 MB y el máximo que podemos recibir es de 20 MB"]
+    },
+    "MA-007/en_seguimiento": {
+        "plazo": "viernes 20 de noviembre a las 12:00",
+        "horas": 4,
+        "tiempo": "4 horas hábiles",
+    },
+    "MA-007/nuevo_mensaje": {"texto": "Ya mandé la captura", "adjuntos": 1},
+    "MA-007/mensaje": {"texto": "Ya lo estamos revisando con MetLife."},
+    "MA-007/solucion": {
+        "solucion": "Reinstala Pro99 desde la App Store.",
+        "fecha_cierre": "miércoles 25 de noviembre",
+    },
+    "MA-007/recordatorio": {"fecha_cierre": "miércoles 25 de noviembre"},
+    "MA-007/caso_metlife": {"caso": "C-2026-004512"},
+    "MA-007/cerrado_especialista": {"motivo": "Se resolvió por teléfono."},
+    "MA-007/reabierto": {"plazo": "viernes 20 de noviembre a las 15:00"},
+    "MA-007/conocido/reset_ipad": {"fecha_cierre": "miércoles 25 de noviembre"},
+    "MA-007/conocido/pro99": {"fecha_cierre": "miércoles 25 de noviembre"},
+    "MA-007/conocido/blife": {"fecha_cierre": "miércoles 25 de noviembre"},
+}
+# The chat channel's own messages (common/, desk/) are not about a process's case.
+PROCESS_CHATS = [n for n in TEMPLATES.names("chat") if n.startswith("MA-")]
+TASK_EXTRA: dict[str, dict[str, Any]] = {
+    "MA-007/atender": {"texto": "No puedo emitir en BLife.\nMe marca error.", "urgencia": "alta"},
+    "MA-007/escalamiento_metlife": {"nota": "MetLife pide la captura del error."},
+}
+MA007_TASKS = [n for n in TEMPLATES.names("tasks") if n.startswith("MA-007/")]
+
+
+def _chat(name: str, extra: dict[str, Any]) -> str:
+    """A chat message as the workflow renders it (stripped)."""
+    case = CASES.get(name.partition("/")[0], CASE)
+    return TEMPLATES.text(f"chat/{name}.txt.j2", {**BASE, "case": case, **extra}).strip()
+
+
+def test_every_ma007_chat_template_is_known() -> None:
+    assert "MA-007/fuera_de_horario" in PROCESS_CHATS
+    assert "MA-007/conocido/reset_ipad" in PROCESS_CHATS
+    assert set(CHAT_EXTRA) <= set(PROCESS_CHATS)
+
+
+@pytest.mark.parametrize("name", PROCESS_CHATS)
+def test_each_chat_template_renders_plain_text(name: str) -> None:
+    text = _chat(name, CHAT_EXTRA.get(name, {}))
+    assert text
+    assert "{{" not in text and "{%" not in text and "{#" not in text
+    assert not text.startswith("Asunto:")
+    # Sent without a parse mode: Markdown marks would reach the agent as they are.
+    for mark in ("**", "__", "`", "]("):
+        assert mark not in text, mark
+
+
+@pytest.mark.parametrize("name", [n for n in PROCESS_CHATS if CHAT_EXTRA.get(n)])
+def test_a_missing_variable_in_a_chat_is_an_error_not_a_blank(name: str) -> None:
+    with pytest.raises(UndefinedError):
+        _chat(name, {})
+
+
+def test_chat_messages_say_what_the_agent_needs() -> None:
+    hours = _chat("MA-007/fuera_de_horario", CHAT_EXTRA["MA-007/fuera_de_horario"])
+    assert "MA-007 #12" in hours and "lunes 23 de noviembre a las 8:00" in hours
+    assert "de 8:00 a 17:30" in hours
+    follow = _chat("MA-007/en_seguimiento", CHAT_EXTRA["MA-007/en_seguimiento"])
+    assert "MA-006 #13" in follow
+    assert "a más tardar el viernes 20 de noviembre a las 12:00" in follow
+    assert "4 horas hábiles" in follow
+    solution = _chat("MA-007/solucion", CHAT_EXTRA["MA-007/solucion"])
+    assert "«sí, ya quedó»" in solution and "«no, sigue igual»" in solution
+    assert "miércoles 25 de noviembre" in solution
+    assert _chat("MA-007/solucion", CHAT_EXTRA["MA-007/solucion"]).startswith("Hola, Juan.")
+
+
+@pytest.mark.parametrize("topic", ["reset_ipad", "pro99", "blife"])
+def test_known_answers_hide_their_keywords_and_ask_if_solved(topic: str) -> None:
+    name = f"MA-007/conocido/{topic}"
+    text = _chat(name, CHAT_EXTRA[name])
+    assert "palabras" not in text
+    assert text.startswith("Hola, Juan.")
+    assert "1." in text and "2." in text
+    assert text.rstrip().endswith("miércoles 25 de noviembre.")
+    assert "«sí, ya quedó»" in text
+
+
+@pytest.mark.parametrize("name", MA007_TASKS)
+def test_each_ma007_task_body_renders(name: str) -> None:
+    case = CASES["MA-007"]
+    body = TEMPLATES.text(f"tasks/{name}.txt.j2", {**BASE, "case": case, **TASK_EXTRA[name]})
+    assert "Juan Pérez" in body and "A100200" in body and "juan.perez@example.net" in body
+    assert "mesabot case 12 " in body
+    assert "{{" not in body and "{%" not in body
+    with pytest.raises(UndefinedError):
+        TEMPLATES.text(f"tasks/{name}.txt.j2", {**BASE, "case": case})
+
+
+# --- the known answers' keyword phrases -------------------------------------------------
+
+
+def test_known_answers_load_from_the_shipped_templates() -> None:
+    answers = load_known_answers(ROOT / "templates")
+    assert sorted(answers) == ["blife", "pro99", "reset_ipad"]
+    assert "contrasena ipad" in answers["reset_ipad"]
+    assert "olvide mi contrasena" in answers["reset_ipad"]
+    assert "como usar b life" in answers["blife"]
+    assert all(p and p == p.strip() for phrases in answers.values() for p in phrases)
+
+
+def test_known_answers_header_variants(tmp_path: Path) -> None:
+    folder = tmp_path / "chat" / "MA-007" / "conocido"
+    folder.mkdir(parents=True)
+    files = {
+        "dashes": "{#- palabras: Contraseña iPad; OLVIDÉ mi contraseña -#}\nHola\n",
+        "plain": "{# palabras: cómo usar BLife #}\nHola\n",
+        "spaces": "  {#-   Palabras :  B'Life ;; ;  guía de Pro99   -#}  \nHola\n",
+        "repeated": "{#- palabras: iPad; ipad; IPAD -#}\n",
+        "no_header": "Hola, esta respuesta no tiene palabras.\n",
+        "late_header": "Hola\n{#- palabras: ipad -#}\n",
+        "other_comment": "{#- nota: revisar -#}\nHola\n",
+        "empty": "",
+    }
+    for stem, text in files.items():
+        (folder / f"{stem}.txt.j2").write_text(text, encoding="utf-8")
+    (folder / "_parcial.j2").write_text("{#- palabras: x -#}\n", encoding="utf-8")
+    (folder / "notas.txt").write_text("{#- palabras: x -#}\n", encoding="utf-8")
+    assert load_known_answers(tmp_path) == {
+        "dashes": ("contrasena ipad", "olvide mi contrasena"),
+        "plain": ("como usar blife",),
+        "spaces": ("b life", "guia de pro99"),
+        "repeated": ("ipad",),
+        "no_header": (),
+        "late_header": (),
+        "other_comment": (),
+        "empty": (),
+    }
+
+
+def test_no_known_answers_folder_means_none(tmp_path: Path) -> None:
+    assert load_known_answers(tmp_path) == {}
