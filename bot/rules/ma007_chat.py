@@ -293,7 +293,7 @@ def _ticket(ctx: Context, text: str) -> tuple[list[Effect], dict[str, Any]]:
 
 
 def _closing(ctx: Context, template: str, outcome: str, reason: str) -> list[Effect]:
-    """Pasos 16 and 18: knowledge entry, tasks done, the linked ticket closed with a reason."""
+    """Pasos 16 and 18: the agent told, a knowledge-base entry, every task of the case done."""
     data = ctx.case.data
     return [
         SendChat(
@@ -455,7 +455,7 @@ def remind_agent(ctx: Context) -> Outcome:
         if stored
         else ctx.calendar.add_business_days(ctx.now, 1)
     )
-    # Not urgent any more: it waits for the chat window like any other message to him.
+    # Nothing urgent waits on a reminder: it goes in the chat window, not at night.
     reminder = SendChat(
         ("@requester",),
         "MA-007/recordatorio",
@@ -507,7 +507,8 @@ def resolve(ctx: Context) -> Outcome:
         CompleteTasks(kind="atender_chat"),
     ]
     if ctx.case.state == "en_atencion":
-        effects.append(CancelTimer("apertura"))  # solved before the opening triage
+        # Solved while queued: the opening must not triage a chat that is already answered.
+        effects.append(CancelTimer("apertura"))
     data = {
         "solucion": solution,
         "resuelto_at": ctx.now.isoformat(),
@@ -518,6 +519,7 @@ def resolve(ctx: Context) -> Outcome:
 
 def escalate(ctx: Context) -> Outcome:
     """Pasos 12-13: MetLife has to see it; a specialist calls them with the agent."""
+    note = ctx.trigger.values.get("nota", "").strip()
     task = CreateTask(
         kind="escalamiento_metlife",
         title=(
@@ -525,20 +527,20 @@ def escalate(ctx: Context) -> Outcome:
             "({{ case.ref }})"
         ),
         template="MA-007/escalamiento_metlife",
-        context={"nota": ctx.trigger.values.get("nota", "").strip()},
+        context={"nota": note},
         due=business_hours(4),
         action="caso_metlife",
         fills="caso",
     )
     told = SendChat(("@requester",), "MA-007/escalado_metlife", immediate=_urgent(ctx))
-    note = ctx.trigger.values.get("nota", "").strip()
     data: dict[str, Any] = {"escalado_metlife_at": ctx.now.isoformat()}
     if note:
         data["notas"] = notes(ctx, note)
     return Outcome(effects=(task, told), data=data)
 
 
-# MetLife case numbers seen in practice vary ("C-2026-004512", "45871236", "SR/88123").
+# MetLife case numbers come in more than one shape (digits only, or a prefix with "-" or
+# "/"), so the check is loose; it still refuses a sentence or a word typed by mistake.
 _METLIFE_CASE = re.compile(r"[A-Za-z0-9/-]{4,30}")
 
 

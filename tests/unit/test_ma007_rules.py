@@ -287,6 +287,7 @@ def test_urgent_messages(text: str, phrase: str) -> None:
         "No es urgente, cuando puedan me ayudan con Pro99",
         "Sin urgencia: ¿me mandan el manual?",
         "Nada urgente, gracias",
+        "No urge, no urge, cuando puedan",
         "Ya hablé con el cliente y quiere cambiar la forma de pago",
         "Las urgencias del hospital no aceptan la póliza",  # plural is coverage talk
         "Puedo emitir, pero tarda mucho",
