@@ -12,6 +12,7 @@ import asyncio
 import logging
 import re
 from dataclasses import dataclass, field
+
 from telegram import Update
 
 from bot.channels.telegram import TelegramChannel

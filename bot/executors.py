@@ -6,8 +6,8 @@ import secrets
 import string
 
 from bot.channels.base import OutboundChannel
-from bot.chat_links import CODE_TTL, TELEGRAM, LinkRefused, issue_code
 from bot.channels.mime import FileRef, build_message
+from bot.chat_links import CODE_TTL, TELEGRAM, LinkRefused, issue_code
 from bot.dispatcher import OutboxJob, load_files, send_raw
 from bot.documents.letters import custody_context, letter_template, local_date, render_letter
 from bot.errors import MessageRejected
