@@ -401,3 +401,30 @@ def test_full_conversation_to_cerrado(chat: Chat) -> None:
     steps = {step for e in history for step in e.steps}
     for n in (1, 2, 3, 10, 11, 12, 13, 14, 16, 18):
         assert f"MA-007 paso {n}" in steps, n
+
+
+def test_the_daemon_long_polls_answers_and_stops_cleanly(chat: Chat) -> None:
+    import asyncio
+
+    from bot.app import _serve_chat
+
+    kicks: list[int] = []
+
+    async def main() -> None:
+        stop, busy = asyncio.Event(), asyncio.Lock()
+        chat.tg.fail("getUpdates", "timeout")  # a Telegram hiccup first: backed off, not fatal
+        chat.tg.text(ROBERTO_TG, "Tengo un problema con mi cotizador, me marca error al guardar")
+        task = asyncio.create_task(_serve_chat(chat.app, stop, busy, lambda: kicks.append(1)))
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if kicks:
+                break
+        # The cycle the kick starts: the dispatcher, in a worker thread, sends through the loop.
+        await asyncio.to_thread(chat.app.dispatcher.run_all, chat.clock.now())
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(main())
+    assert kicks and len(chat.cases()) == 1
+    assert len(chat.texts(ROBERTO_TG)) == 1
+    assert "chat" in chat.app.dispatcher.paused  # detached when the loop went away
