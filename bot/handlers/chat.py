@@ -221,10 +221,12 @@ class ChatIngestor:
             .order_by(Case.id.desc())
             .limit(1)
         ).first()
-        if case is None and not received.files and is_courtesy(v.text) and self._recent(s, person):
-            # "Gracias" after the conversation closed is courtesy, not a new problem.
-            self._record(s, v, self._recent(s, person), received, now)
-            return "attached"
+        if case is None and not received.files and is_courtesy(v.text):
+            last = self._recent(s, person)
+            if last is not None:
+                # "Gracias" after the conversation closed is courtesy, not a new problem.
+                self._record(s, v, last, received, now)
+                return "attached"
         message = self._record(s, v, case, received, now)
         digests = tuple(
             a.sha256

@@ -112,11 +112,10 @@ def _reply(wf: Workflow, s: Session, v: Verdict, message: Message, now: datetime
         return
     case = s.get_one(Case, replied.case_id)
     message.case_id = case.id
-    files = tuple(
-        a.sha256 for a in s.scalars(select(Attachment).where(Attachment.message_id == message.id))
-    )
-    for att in s.scalars(select(Attachment).where(Attachment.message_id == message.id)):
+    attached = s.scalars(select(Attachment).where(Attachment.message_id == message.id)).all()
+    for att in attached:
         att.case_id = case.id
+    files = tuple(a.sha256 for a in attached)
     task_id = replied.detail.get("task_id")
     task = s.get(Task, task_id) if isinstance(task_id, int) else None
     if task is not None:

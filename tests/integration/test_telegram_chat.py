@@ -428,3 +428,39 @@ def test_the_daemon_long_polls_answers_and_stops_cleanly(chat: Chat) -> None:
     assert kicks and len(chat.cases()) == 1
     assert len(chat.texts(ROBERTO_TG)) == 1
     assert "chat" in chat.app.dispatcher.paused  # detached when the loop went away
+
+
+def test_files_over_the_limit_are_not_downloaded_and_the_agent_is_told(chat: Chat) -> None:
+    chat.tg.document(
+        ROBERTO_TG,
+        file_name="../../estado de cuenta.pdf",
+        mime_type="application/pdf",
+        content=b"%PDF-1.4 small",
+        caption="Les mando mi estado de cuenta, no cuadra el pago",
+        file_size=30 * 1024 * 1024,
+    )
+    chat.tg.document(
+        ROBERTO_TG, file_name="poliza.pdf", mime_type="application/pdf", content=b"%PDF-1.4 ok"
+    )
+    chat.at(mx(2026, 11, 23, 10, 0))
+    assert chat.tg.downloads and all("documents/" in d for d in chat.tg.downloads)
+    assert len(chat.tg.downloads) == 1  # the big one was never fetched
+    with chat.app.db.sessions() as s:
+        names = s.scalars(select(Attachment.filename)).all()
+    assert names == ["poliza.pdf"]
+    told = "\n".join(chat.texts(ROBERTO_TG))
+    assert "«estado de cuenta.pdf» pesa 31.5 MB" in told and "20 MB" in told
+
+
+def test_thanks_after_the_close_opens_nothing(chat: Chat) -> None:
+    chat.tg.text(ROBERTO_TG, "Olvidé mi contraseña del iPad")
+    chat.at(mx(2026, 11, 23, 10, 0))
+    chat.tg.text(ROBERTO_TG, "Sí, ya quedó")
+    chat.at(mx(2026, 11, 23, 10, 5))
+    chat.tg.text(ROBERTO_TG, "¡Muchas gracias!")
+    chat.at(mx(2026, 11, 23, 10, 6))
+    [case] = chat.cases()
+    assert case.state == "cerrado"
+    with chat.app.db.sessions() as s:
+        inbound = s.scalars(select(Message).where(Message.direction == "in")).all()
+        assert [m.case_id for m in inbound] == [case.id] * 3
