@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from dataclasses import dataclass, field
 
 from telegram import Update
 
@@ -20,6 +19,7 @@ from bot.channels.telegram_gate import MediaRef, Verdict, judge
 from bot.clock import Clock
 from bot.errors import MessageRejected
 from bot.handlers.chat import ChatFile, ChatIngestor, Received
+from bot.handlers.pipeline import IngestReport
 
 log = logging.getLogger(__name__)
 
@@ -28,20 +28,8 @@ TELEGRAM_FILE_LIMIT = 20 * 1024 * 1024
 _UNSAFE_NAME = re.compile(r"[^\w .,()#@+-]+")
 
 
-@dataclass
-class ChatReport:
-    """What one poll did, by outcome."""
-
-    counts: dict[str, int] = field(default_factory=dict)
-
-    def add(self, outcome: str) -> None:
-        """Count one update."""
-        self.counts[outcome] = self.counts.get(outcome, 0) + 1
-
-    @property
-    def total(self) -> int:
-        """Updates handled."""
-        return sum(self.counts.values())
+# Counts by outcome, as the mail pipeline reports them.
+ChatReport = IngestReport
 
 
 class ChatService:

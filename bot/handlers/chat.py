@@ -135,14 +135,12 @@ class ChatIngestor:
         day = self.workflow.calendar.local(now).date()
         if not refuse_once_today(s, TELEGRAM, v.user_id, day, now):
             return "ignored"
-        s.add(
-            Event(
-                at=now,
-                kind="chat_refused",
-                actor=f"telegram:{v.user_id}",
-                steps=[],
-                detail={"user_id": v.user_id, "texto": v.text[:200], "reenviado": v.forwarded},
-            )
+        _audit(
+            s,
+            "chat_refused",
+            f"telegram:{v.user_id}",
+            {"user_id": v.user_id, "texto": v.text[:200], "reenviado": v.forwarded},
+            now,
         )
         self._say(s, None, v, "common/rechazo", {}, now)
         return "refused"
@@ -161,26 +159,16 @@ class ChatIngestor:
             except LinkRefused as refused:
                 # Committed with the update: a wrong try counts even though it failed.
                 self._say(s, None, v, "common/vincular_error", {"motivo": refused.reason}, now)
-                s.add(
-                    Event(
-                        at=now,
-                        kind="chat_link_refused",
-                        actor=f"telegram:{v.user_id}",
-                        steps=[],
-                        detail={"user_id": v.user_id, "motivo": refused.reason},
-                    )
+                _audit(
+                    s,
+                    "chat_link_refused",
+                    f"telegram:{v.user_id}",
+                    {"user_id": v.user_id, "motivo": refused.reason},
+                    now,
                 )
                 return "linking"
             name = self.workflow.directory.name_of(email)
-            s.add(
-                Event(
-                    at=now,
-                    kind="chat_linked",
-                    actor=email,
-                    steps=[],
-                    detail={"user_id": v.user_id, "email": email},
-                )
-            )
+            _audit(s, "chat_linked", email, {"user_id": v.user_id, "email": email}, now)
             self._say(s, None, v, "common/vinculado", {"nombre": name}, now)
         return "linking"
 
@@ -189,14 +177,12 @@ class ChatIngestor:
         assert v.user_id is not None
         config = self.workflow.config
         known = any(p.email == email for p in (*config.people.specialists, *config.people.agents))
-        s.add(
-            Event(
-                at=now,
-                kind="chat_link_requested",
-                actor=f"telegram:{v.user_id}",
-                steps=[],
-                detail={"user_id": v.user_id, "email": email if known else "(no registrado)"},
-            )
+        _audit(
+            s,
+            "chat_link_requested",
+            f"telegram:{v.user_id}",
+            {"user_id": v.user_id, "email": email if known else "(no registrado)"},
+            now,
         )
         if known and not may_issue(s, TELEGRAM, v.user_id, email, now):
             self._say(s, None, v, "common/vincular_error", {"motivo": TOO_MANY_CODES}, now)
@@ -380,6 +366,11 @@ def _persona(wf: Workflow, person: ChatPerson) -> dict[str, str]:
     agent = next((a for a in wf.config.people.agents if a.email == person.email), None)
     clave = agent.clave if agent is not None and agent.clave else ""
     return {"nombre": person.name, "correo": person.email, "clave": clave}
+
+
+def _audit(s: Session, kind: str, actor: str, detail: dict[str, object], now: datetime) -> None:
+    """An audit event about the chat account itself (no case)."""
+    s.add(Event(at=now, kind=kind, actor=actor, steps=[], detail=detail))
 
 
 def _advance(s: Session, offset: int, now: datetime) -> None:
