@@ -464,3 +464,55 @@ def test_thanks_after_the_close_opens_nothing(chat: Chat) -> None:
     with chat.app.db.sessions() as s:
         inbound = s.scalars(select(Message).where(Message.direction == "in")).all()
         assert [m.case_id for m in inbound] == [case.id] * 3
+
+
+def test_specialists_commands_and_agents_cannot_use_them(chat: Chat) -> None:
+    chat.tg.text(ROBERTO_TG, "Tengo un problema con mi cotizador, me marca error al guardar")
+    chat.at(mx(2026, 11, 23, 10, 0))
+    [case] = chat.cases()
+    chat.tg.text(SOFIA_TG, "/casos")
+    chat.tg.text(SOFIA_TG, f"/caso {case.id}")
+    chat.tg.text(SOFIA_TG, "/caso 9999")
+    chat.tg.text(SOFIA_TG, "/tareas")
+    chat.tg.text(ROBERTO_TG, "/casos")  # an agent: just more text for their conversation
+    chat.at(mx(2026, 11, 23, 10, 5))
+    sent = chat.texts(SOFIA_TG)
+
+    def one(start: str) -> str:
+        [found] = [t for t in sent if t.startswith(start)]
+        return found
+
+    casos = one("Casos abiertos")
+    assert f"MA-007 #{case.id} · En seguimiento" in casos and "MA-006 #" in casos
+    caso = one(f"MA-007 #{case.id}:")
+    assert "resolver" in caso and "escalar_metlife" in caso
+    assert one("No encontré el caso «9999»")
+    assert "Atender a Roberto Sánchez por chat" in one("Tus tareas abiertas")
+    # The agent's "/casos" reached Sofía as a new message in the conversation.
+    assert any("/casos" in t for t in sent if not t.startswith("Casos abiertos"))
+    assert not any("Casos abiertos" in t for t in chat.texts(ROBERTO_TG))
+    with chat.app.db.sessions() as s:
+        texts = s.scalars(
+            select(Message.body).where((Message.case_id == case.id) & (Message.direction == "in"))
+        ).all()
+    assert "/casos" in texts
+
+
+def test_a_non_urgent_answer_after_chat_hours_waits_for_the_next_window(chat: Chat) -> None:
+    from bot.rules.dsl import command
+
+    chat.tg.text(ROBERTO_TG, "Tengo un problema con mi cotizador, me marca error al guardar")
+    chat.at(mx(2026, 11, 19, 16, 0))  # Thursday
+    [case] = chat.cases()
+    with chat.app.db.transaction() as s:
+        found = chat.app.workflow.get_case(s, case.id)
+        trigger = chat.app.workflow.trigger(
+            command("resolver"), "sofia.ramirez@example.com", values={"solucion": "Reinstala."}
+        )
+        chat.app.workflow.handle(s, found, trigger, mx(2026, 11, 19, 17, 45))
+    chat.at(mx(2026, 11, 19, 17, 45))
+    assert len(chat.texts(ROBERTO_TG)) == 1  # only the first answer, at 16:00
+    chat.at(mx(2026, 11, 20, 7, 59))
+    assert len(chat.texts(ROBERTO_TG)) == 1
+    chat.at(mx(2026, 11, 20, 8, 0))
+    assert "Reinstala." in chat.texts(ROBERTO_TG)[-1]
