@@ -516,3 +516,11 @@ def test_a_non_urgent_answer_after_chat_hours_waits_for_the_next_window(chat: Ch
     assert len(chat.texts(ROBERTO_TG)) == 1
     chat.at(mx(2026, 11, 20, 8, 0))
     assert "Reinstala." in chat.texts(ROBERTO_TG)[-1]
+
+
+def test_run_once_makes_one_get_updates_with_timeout_zero(chat: Chat) -> None:
+    chat.tg.text(ROBERTO_TG, "Hola")
+    chat.at(mx(2026, 11, 23, 10, 0))
+    chat.at(mx(2026, 11, 23, 10, 1))
+    assert [m for m in chat.tg.methods() if m.lower() == "getupdates"] == ["getUpdates"] * 2
+    assert chat.tg.poll_timeouts == [0, 0]
