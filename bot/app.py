@@ -412,7 +412,8 @@ async def _serve_chat(
 async def _one_cycle(app: App) -> None:
     """Run a cycle in a worker thread; a failure is logged and the next cycle retries."""
     try:
-        report = await asyncio.to_thread(run_once, app)
+        # The chat has its own long poll in this loop (_serve_chat): the cycle is mail and timers.
+        report = await asyncio.to_thread(_cycle, app)
     except Exception:
         log.exception("cycle failed; the next one will retry")
         return

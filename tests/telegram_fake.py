@@ -24,6 +24,7 @@ poller. File downloads use the pseudo-method name ``"download"`` for faults.
 from __future__ import annotations
 
 import contextlib
+import asyncio
 import copy
 import itertools
 import json
@@ -187,6 +188,7 @@ class FakeTelegram(BaseRequest):
         self.calls: list[tuple[str, JSONDict]] = []
         self.downloads: list[str] = []
         self.poll_timeouts: list[int | None] = []
+        self.long_poll_wait = 0.02  # seconds an empty long poll is held open
         self.initialize_calls = 0
         self.shutdown_calls = 0
         self.confirmed_offset = 0
@@ -249,6 +251,9 @@ class FakeTelegram(BaseRequest):
             result = handler(params)
         except _ApiError as exc:
             return exc.status, _error_body(exc.status, exc.description)
+        if name.lower() == "getupdates" and not result and params.get("timeout"):
+            # A long poll with nothing to say holds the call open (briefly, in a test).
+            await asyncio.sleep(self.long_poll_wait)
         return HTTPStatus.OK, json.dumps({"ok": True, "result": result}).encode()
 
     # -- Fault injection -------------------------------------------------------------------

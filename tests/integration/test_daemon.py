@@ -40,7 +40,7 @@ def test_sigterm_lets_the_running_cycle_finish_before_stopping(
         trace.append("disposed")
         dispose()
 
-    monkeypatch.setattr(bot.app, "run_once", slow_cycle)
+    monkeypatch.setattr(bot.app, "_cycle", slow_cycle)
     monkeypatch.setattr(app.db, "dispose", traced_dispose)
     caplog.set_level(logging.INFO)
     sender = threading.Thread(target=signal_when_busy)

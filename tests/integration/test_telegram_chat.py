@@ -524,3 +524,33 @@ def test_run_once_makes_one_get_updates_with_timeout_zero(chat: Chat) -> None:
     chat.at(mx(2026, 11, 23, 10, 1))
     assert [m for m in chat.tg.methods() if m.lower() == "getupdates"] == ["getUpdates"] * 2
     assert chat.tg.poll_timeouts == [0, 0]
+
+
+def test_the_whole_daemon_serves_the_chat_with_one_telegram_session(chat: Chat) -> None:
+    import os
+    import signal
+    import threading
+    import time
+
+    from bot.app import run_daemon
+
+    chat.app.config = chat.app.config.model_copy(
+        update={"daemon": chat.app.config.daemon.model_copy(update={"sweep_interval_seconds": 1})}
+    )
+    chat.tg.text(ROBERTO_TG, "Tengo un problema con mi cotizador, me marca error al guardar")
+
+    def stop_when_answered() -> None:
+        for _ in range(1000):
+            if chat.tg.sent_to(ROBERTO_TG):
+                break
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    helper = threading.Thread(target=stop_when_answered)
+    helper.start()
+    run_daemon(chat.app)
+    helper.join()
+    assert len(chat.tg.sent_to(ROBERTO_TG)) == 1
+    # Only the long poll reads updates: a cycle never opens a second session (409).
+    assert set(chat.tg.poll_timeouts) == {25}
+    assert "getMe" in chat.tg.methods()
