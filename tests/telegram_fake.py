@@ -23,8 +23,8 @@ poller. File downloads use the pseudo-method name ``"download"`` for faults.
 
 from __future__ import annotations
 
-import contextlib
 import asyncio
+import contextlib
 import copy
 import itertools
 import json
