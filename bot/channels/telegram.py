@@ -114,13 +114,15 @@ class TelegramChannel:
 
     def __init__(self, make_application: Callable[[], AnyApplication], db: Database):
         self.make_application = make_application
-        self.application = make_application()
+        self.application: AnyApplication | None = None  # built at start, in its loop
         self.db = db
         self._handler: UpdateCallback | None = None
 
     @property
     def bot(self) -> Bot:
-        """The PTB Bot."""
+        """The PTB Bot (after start)."""
+        if self.application is None:
+            raise RuntimeError("the Telegram channel is not started")
         bot: Bot = self.application.bot
         return bot
 
@@ -135,18 +137,22 @@ class TelegramChannel:
     async def start(self, on_update: UpdateCallback) -> None:
         """Log in (getMe) and route every update to `on_update`."""
         self._handler = on_update
-        self.application = self.make_application()
-        self.application.add_handler(TypeHandler(Update, self._dispatch))
+        application = self.make_application()
+        application.add_handler(TypeHandler(Update, self._dispatch))
+        self.application = application
         try:
-            await self.application.initialize()
+            await application.initialize()
         except TelegramError as exc:
             raise translate(exc, "iniciar sesión") from exc
 
     async def stop(self) -> None:
         """Close the HTTP connections."""
-        if self.application.running:
-            await self.application.stop()
-        await self.application.shutdown()
+        application, self.application = self.application, None
+        if application is None:
+            return
+        if application.running:
+            await application.stop()
+        await application.shutdown()
 
     async def _dispatch(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The one handler: hand the update to the chat pipeline."""
@@ -177,6 +183,7 @@ class TelegramChannel:
 
     async def process(self, updates: list[Update]) -> None:
         """Run each update through the Application's handler, in order."""
+        assert self.application is not None, "process() before start()"
         for update in updates:
             await self.application.process_update(update)
 

@@ -31,9 +31,9 @@ from bot.chat_links import (
 )
 from bot.handlers.chat_desk import desk_message
 from bot.handlers.intents import UNKNOWN, Classifier, classify, is_courtesy
+from bot.handlers.pipeline import record_quarantine
 from bot.rules.dsl import event, intent
-from bot.rules.effects import SendMail
-from bot.workflow import SYSTEM_ACTOR, Workflow
+from bot.workflow import Workflow
 from storage.archive import Archive
 from storage.db import Database
 from storage.models import Attachment, Case, Cursor, Event, Message, Outbox
@@ -335,29 +335,14 @@ class ChatIngestor:
 
     def _quarantine(self, s: Session, v: Verdict, now: datetime, reason: str) -> Outcome:
         """Keep what could not be processed as an event and tell the specialists."""
-        s.add(
-            Event(
-                at=now,
-                kind="quarantined",
-                actor=SYSTEM_ACTOR,
-                steps=[],
-                detail={
-                    "channel": "chat",
-                    "update_id": v.update_id,
-                    "user_id": v.user_id,
-                    "reason": reason[:2000],
-                },
-            )
-        )
-        alert = SendMail(
-            to=("@specialists",),
-            template="common/cuarentena",
-            context={"archivo": f"Telegram, actualización {v.update_id}", "motivo": reason[:2000]},
-            auto="auto-generated",
-            immediate=True,
-        )
-        key = f"cuarentena:chat:{v.update_id}"
-        self.workflow.queue_mail(s, None, alert, now, dedupe_key=key)
+        detail: dict[str, object] = {
+            "channel": "chat",
+            "update_id": v.update_id,
+            "user_id": v.user_id,
+            "reason": reason[:2000],
+        }
+        what = f"Telegram, actualización {v.update_id}"
+        record_quarantine(self.workflow, s, now, f"cuarentena:chat:{v.update_id}", what, detail)
         return "quarantined"
 
 

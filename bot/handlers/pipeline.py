@@ -647,25 +647,32 @@ class Ingestor:
     ) -> Outcome:
         """Record the quarantine and tell the specialists."""
         # Keyed on the file, so a crash before the move does not alert twice on restart.
-        dedupe_key = f"cuarentena:{inbound.channel}:{inbound.key}"[:300]
-        if s.scalar(select(Outbox.id).where(Outbox.dedupe_key == dedupe_key)):
-            return "quarantined"
-        s.add(
-            Event(
-                case_id=None,
-                at=now,
-                kind="quarantined",
-                actor=SYSTEM_ACTOR,
-                steps=[],
-                detail={"key": inbound.key, "reason": reason[:2000]},
-            )
-        )
-        alert = SendMail(
-            to=("@specialists",),
-            template="common/cuarentena",
-            context={"archivo": inbound.key, "motivo": reason[:2000]},
-            auto="auto-generated",
-            immediate=True,
-        )
-        self.env.workflow.queue_mail(s, None, alert, now, dedupe_key=dedupe_key)
+        dedupe_key = f"cuarentena:{inbound.channel}:{inbound.key}"
+        detail: dict[str, object] = {"key": inbound.key, "reason": reason[:2000]}
+        record_quarantine(self.env.workflow, s, now, dedupe_key, inbound.key, detail)
         return "quarantined"
+
+
+def record_quarantine(
+    wf: Workflow,
+    s: Session,
+    now: datetime,
+    dedupe_key: str,
+    what: str,
+    detail: dict[str, object],
+) -> None:
+    """A quarantine event and one alert to the specialists per dedupe key."""
+    dedupe_key = dedupe_key[:300]
+    if s.scalar(select(Outbox.id).where(Outbox.dedupe_key == dedupe_key)):
+        return
+    s.add(
+        Event(case_id=None, at=now, kind="quarantined", actor=SYSTEM_ACTOR, steps=[], detail=detail)
+    )
+    alert = SendMail(
+        to=("@specialists",),
+        template="common/cuarentena",
+        context={"archivo": what, "motivo": str(detail.get("reason", ""))[:2000]},
+        auto="auto-generated",
+        immediate=True,
+    )
+    wf.queue_mail(s, None, alert, now, dedupe_key=dedupe_key)
