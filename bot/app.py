@@ -25,7 +25,7 @@ from bot.config import Config
 from bot.digest import digest_job
 from bot.dispatcher import Dispatcher, DispatchResult
 from bot.errors import ChannelAuthFailed, ChannelBusy, ChannelUnavailable
-from bot.executors import CredentialsSender, LinkCodeSender, PegasusWriter
+from bot.executors import CredentialsSender, JobRunner, LinkCodeSender, PegasusWriter
 from bot.handlers.pipeline import Ingestor, IngestReport
 from bot.scheduler import RecurringJob, Sweeper, SweepResult
 from bot.sweeps import agents_sweep_job
@@ -119,6 +119,7 @@ def build_app(
     dispatcher.executors["credentials"] = CredentialsSender(workflow, mail)
     dispatcher.executors["pegasus"] = PegasusWriter(db, archive, pegasus)
     dispatcher.executors["link_code"] = LinkCodeSender(workflow, db, mail)
+    dispatcher.executors["job"] = JobRunner(workflow, db)
     # Chat messages go out only while the chat runs in an event loop (attach_chat).
     dispatcher.paused.add("chat")
     return App(

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.calendar import MONTHS, WEEKDAYS
-from bot.rules.dsl import Process
+from bot.rules.dsl import Context, Process, Trigger, event
 from bot.rules.effects import SendMail
 from bot.sweeps import last_sweep
 from bot.workflow import Workflow
@@ -185,6 +185,35 @@ class _Digest:
             "texto": str(case.data.get("descripcion", ""))[:300],
         }
 
+    def recert(self, case: Case) -> dict[str, Any]:
+        """An open recertification with its countdown and what it still lacks (MA-005)."""
+        from bot.rules import ma005_recert as ma005
+        from bot.workflow import view_of
+
+        proc = self.wf.process(case.process)
+        deadline = str(case.data.get("fecha_limite", ""))
+        if not deadline:
+            return {**self.case_row(case), "fecha_limite": "", "dias": None, "falta": []}
+        ctx = Context(
+            view_of(case),
+            Trigger(event("resumen")),
+            self.now,
+            self.cal,
+            {**proc.settings, **self.wf.settings.get(proc.code, {})},
+        )
+        sent = case.data.get("enviado_at")
+        return {
+            **self.case_row(case),
+            "fecha_limite": long_date(date.fromisoformat(deadline)),
+            "estimada": bool(case.data.get("fecha_limite_estimada")),
+            "dias": ma005.days_left(ctx),
+            "envio": self.when(datetime.fromisoformat(str(case.data["envio_programado"])))
+            if case.data.get("envio_programado")
+            else "",
+            "enviado": self.when(datetime.fromisoformat(sent)) if sent else "",
+            "falta": ma005.missing(ctx),
+        }
+
     def sweep(self) -> dict[str, Any] | None:
         """The latest agents' sweep, with its time as the digest writes times."""
         found = last_sweep(self.s)
@@ -353,6 +382,8 @@ class _Digest:
             ],
             "cerrados_periodo": desk.period,
             "barrido": desk.sweep,
+            # The recertification is everyone's: missing its deadline removes every user.
+            "recertificaciones": [self.recert(c) for c in desk.open_cases if c.process == "MA-005"],
             # Chats written outside the chat hours wait for the opening (MA-007 paso 19).
             "chat_en_cola": [self.queued_chat(c) for c in desk.open_cases if _queued_chat(c)],
             "totales": {

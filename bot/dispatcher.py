@@ -43,6 +43,10 @@ DEAD_AFTER = timedelta(hours=48)
 TRIES_PER_PASS = 3
 ALERT_TEMPLATE = "common/entrega_fallida"
 TEMPORARY = (ChannelUnavailable, ChannelAuthFailed)
+# Kinds whose rows queue more rows due at once (a case's job), and how many batches of
+# them one run_all follows: a chain of jobs ends with the state machine, but never loops.
+CHAINING = frozenset({"job"})
+MAX_ROUNDS = 50
 
 
 def _retry_now(exc: BaseException) -> bool:
@@ -118,20 +122,22 @@ class Dispatcher:
     def run_all(self, now: datetime, batch: int = 200) -> DispatchResult:
         """Dispatch every due row, batch after batch, until none is left or a channel is down."""
         total = DispatchResult()
-        while True:
-            result, seen = self._run(now, batch)
+        for _ in range(MAX_ROUNDS):
+            result, seen, jobs = self._run(now, batch)
             total.merge(result)
             # Each batch makes progress (rows are sent, failed or pushed to a later time);
-            # a channel that is down leaves its rows due, so stop rather than spin.
-            if seen < batch or result.deferred:
+            # a job queues the rows its result calls for (the areas' mail), which go in this
+            # same pass. A channel that is down leaves its rows due: stop rather than spin.
+            if result.deferred or (seen < batch and not jobs):
                 return total
+        return total
 
     def run(self, now: datetime, limit: int = 200) -> DispatchResult:
         """Dispatch the due rows, at most `limit`."""
         return self._run(now, limit)[0]
 
-    def _run(self, now: datetime, limit: int) -> tuple[DispatchResult, int]:
-        """One batch: the result and how many rows were due."""
+    def _run(self, now: datetime, limit: int) -> tuple[DispatchResult, int, int]:
+        """One batch: the result, how many rows were due and how many of them were jobs."""
         result = DispatchResult()
         with self.db.transaction() as s:
             s.execute(
@@ -155,7 +161,7 @@ class Dispatcher:
                 continue
             if not self._one(row_id, now, result):
                 down.add(kind)
-        return result, len(due)
+        return result, len(due), sum(1 for _, kind in due if kind in CHAINING)
 
     def _claim(self, row_id: int, now: datetime) -> OutboxJob | None:
         """Move one row from pending to sending; None if another worker took it."""

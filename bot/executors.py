@@ -1,20 +1,31 @@
-"""Dispatcher executors beyond plain mail: CAM Pegasus writes and credential deliveries."""
+"""Dispatcher executors beyond plain mail: CAM Pegasus writes, credential deliveries, jobs."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 import string
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
 
+from sqlalchemy.orm import Session
+
+from bot import recert
 from bot.channels.base import OutboundChannel
 from bot.channels.mime import FileRef, build_message
 from bot.chat_links import CODE_TTL, TELEGRAM, LinkRefused, issue_code
 from bot.dispatcher import OutboxJob, load_files, send_raw
 from bot.documents.letters import custody_context, letter_template, local_date, render_letter
-from bot.errors import MessageRejected
+from bot.errors import ChannelUnavailable, MessageRejected
+from bot.rules.dsl import event
 from bot.systems.pegasus import Pegasus, PegasusError, PegasusFile
 from bot.workflow import DOCX, Workflow, user_row
 from storage.archive import Archive
 from storage.db import Database
+from storage.models import Case
+
+log = logging.getLogger(__name__)
 
 # Letters and digits that cannot be mistaken for one another when read off paper.
 _LETTERS = "".join(c for c in string.ascii_letters if c not in "IlO")
@@ -123,3 +134,49 @@ class LinkCodeSender:
         payload = {**p, "body": rendered.body, "html": rendered.html}
         raw = build_message(payload, job.now, []).as_bytes()
         send_raw(self.mail, raw, str(p["message_id"]))
+
+
+# A job: the case's I/O work between two steps; returns the facts its event carries.
+CaseJob = Callable[[Workflow, Session, Case, datetime], Mapping[str, Any]]
+
+# The explicit registry of jobs a process may ask for (RunJob), by name.
+CASE_JOBS: Mapping[str, CaseJob] = {
+    "validacion_pegasus": recert.validate,
+    "paquete": recert.package,
+    "expediente": recert.evidence,
+}
+
+
+class JobRunner:
+    """Runs a case's job and hands its result back to the case, in one transaction."""
+
+    def __init__(
+        self, workflow: Workflow, db: Database, jobs: Mapping[str, CaseJob] = CASE_JOBS
+    ) -> None:
+        self.workflow = workflow
+        self.db = db
+        self.jobs = jobs
+
+    def __call__(self, job: OutboxJob) -> None:
+        """Run it while the case is still where it asked; a stale job does nothing."""
+        p = job.payload
+        run = self.jobs.get(str(p["job"]))
+        if run is None:
+            raise MessageRejected(f"no hay un trabajo llamado «{p['job']}»")
+        wf = self.workflow
+        with self.db.transaction() as s:
+            case = s.get(Case, int(p["case_id"]))
+            if case is None or case.closed_at is not None or case.state != p["state"]:
+                # Already done before a crash, or the case moved on: nothing to hand back.
+                log.info("trabajo %s del caso %s ya no aplica", p["job"], p["case_id"])
+                return
+            try:
+                with s.begin_nested():
+                    facts = dict(run(wf, s, case, job.now))
+            except ChannelUnavailable:
+                raise
+            except Exception as exc:  # the case hears of it; the next step is a person's
+                log.exception("trabajo %s del caso %s", p["job"], case.id)
+                facts = {"estado": "error", "motivo": f"{type(exc).__name__}: {exc}"[:1000]}
+            trigger = wf.trigger(event(str(p["job"])), facts={str(p["job"]): facts})
+            wf.handle(s, case, trigger, job.now)

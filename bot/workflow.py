@@ -39,6 +39,7 @@ from bot.rules.effects import (
     RecordKnowledge,
     RenderAgentForm,
     RenderLetter,
+    RunJob,
     SendChat,
     SendMail,
     SignalLinked,
@@ -405,6 +406,8 @@ class Workflow:
                 self._open_linked(session, case, effect, trigger, now)
             elif isinstance(effect, CreateTask):
                 self._create_task(session, case, effect, now)
+            elif isinstance(effect, RunJob):
+                self.queue_job(session, case, effect, now)
             elif isinstance(effect, CompleteTasks):
                 self._complete_tasks(session, case, effect, trigger.actor, now)
             elif isinstance(effect, RecordKnowledge):
@@ -532,7 +535,10 @@ class Workflow:
             if original is not None and not subject.lower().startswith("re:"):
                 subject = f"Re: {subject}"
         message_id = self._message_id(case)
-        headers = {"Auto-Submitted": effect.auto} if effect.auto else {}
+        headers: dict[str, str] = {"Auto-Submitted": effect.auto} if effect.auto else {}
+        if effect.priority:
+            # Outlook reads Importance, older clients X-Priority; both mean "read this first".
+            headers.update({"Importance": "high", "X-Priority": "1 (Highest)"})
         payload: dict[str, Any] = {
             "from": self.config.mail.address,
             "to": to,
@@ -768,6 +774,18 @@ class Workflow:
         session.add_all(AutoMail(address=a, template=template, created_at=now) for a in outside)
         return False
 
+    def queue_job(self, session: Session, case: Case, effect: RunJob, now: datetime) -> None:
+        """Queue a job for the dispatcher, bound to the state the case is in now."""
+        session.add(
+            Outbox(
+                case_id=case.id,
+                kind="job",
+                payload={"job": effect.job, "case_id": case.id, "state": case.state},
+                not_before=now,
+                created_at=now,
+            )
+        )
+
     def _create_task(self, session: Session, case: Case, effect: CreateTask, now: datetime) -> None:
         """Open a task and tell its assignee."""
         ctx = self.render_context(case, effect.context)
@@ -835,13 +853,13 @@ class Workflow:
                 digests.append(ref)
         return digests
 
-    def _archive(self) -> Archive:
+    def need_archive(self) -> Archive:
         """The archive, which documents need."""
         if self.archive is None:
             raise RuntimeError("this workflow was built without an archive")
         return self.archive
 
-    def _store_file(
+    def store_file(
         self,
         session: Session,
         case: Case | None,
@@ -851,7 +869,7 @@ class Workflow:
         now: datetime,
     ) -> str:
         """Archive a file the bot made, with a row that names it; returns its digest."""
-        sha = self._archive().put(content)
+        sha = self.need_archive().put(content)
         session.add(
             Attachment(
                 case_id=case.id if case is not None else None,
@@ -878,7 +896,7 @@ class Workflow:
             if session.scalar(held.limit(1)) is not None:
                 return sha  # a reminder attaches the same form again: one row per case
         kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        return self._store_file(session, case, content, path.name, kind, now)
+        return self.store_file(session, case, content, path.name, kind, now)
 
     def _message_file(
         self, session: Session, case: Case | None, message_id: str, now: datetime
@@ -915,7 +933,7 @@ class Workflow:
                 case_id=case.id if case is not None else None,
                 filename=filename[:500],
                 content_type=content_type,
-                size=self._archive().size(sha),
+                size=self.need_archive().size(sha),
                 sha256=sha,
                 created_at=now,
             )
@@ -957,7 +975,7 @@ class Workflow:
         )
         content = render_letter(letter_template(effect.kind, self.templates.root), context)
         filename = f"carta_{effect.kind}_{case.process}-{case.id}.docx"
-        sha = self._store_file(session, case, content, filename, DOCX, now)
+        sha = self.store_file(session, case, content, filename, DOCX, now)
         self._keep_document(session, case, KeepDocument(effect.kind, sha), now)
 
     def _render_agent_form(self, session: Session, case: Case, now: datetime) -> None:
@@ -968,7 +986,7 @@ class Workflow:
         today = self.calendar.local(now).date()
         content = build_agent_form(agent, case_tag_ref(case), today)
         filename = f"alta_agente_{agent.clave or case.id}.xlsx"
-        sha = self._store_file(session, case, content, filename, XLSX, now)
+        sha = self.store_file(session, case, content, filename, XLSX, now)
         self._keep_document(session, case, KeepDocument("formato", sha), now)
 
     def _update_pegasus(
@@ -1061,7 +1079,7 @@ class Workflow:
         """Open a linked case: the one this case becomes (with its files), or a side case."""
         wanted = self.process(effect.process).inspects
         files = [
-            FileIn(row.filename, row.content_type, self._archive().get(row.sha256), row.sha256)
+            FileIn(row.filename, row.content_type, self.need_archive().get(row.sha256), row.sha256)
             for row in session.scalars(
                 select(Attachment)
                 .where((Attachment.case_id == case.id) & Attachment.message_id.is_not(None))

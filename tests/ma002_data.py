@@ -35,7 +35,7 @@ PROMOTORIAS: dict[str, tuple[str, ...]] = {
 }
 SCHEMA = """
 CREATE TABLE pegasus_usuarios (id INTEGER PRIMARY KEY, nombre TEXT, rfc TEXT, correo TEXT,
-    estatus TEXT, promotoria TEXT, clave TEXT, tipo TEXT, cedula TEXT);
+    estatus TEXT, promotoria TEXT, clave TEXT, tipo TEXT, cedula TEXT, hid TEXT);
 CREATE TABLE pegasus_adjuntos (id INTEGER PRIMARY KEY, usuario_id INTEGER, nombre TEXT,
     tipo_contenido TEXT, contenido BLOB, nota TEXT, creado TEXT);
 """

@@ -1,7 +1,8 @@
-"""The first version of the MA-001 letter templates (templates/letters/*.docx), by python-docx.
+"""The first version of the letter templates (templates/letters/*.docx), by python-docx.
 
-Run ``python -m bot.documents.letter_templates [folder]`` to write the three templates (by
-default into the repository's templates/letters). From then on the committed .docx files are
+The MA-001 letters (autorización, baja, custodia) and the MA-005 carta responsiva. Run
+``python -m bot.documents.letter_templates [folder]`` to write the templates (by default
+into the repository's templates/letters). From then on the committed .docx files are
 the source: people edit them in Word, and this script only serves to start over. Every Jinja
 tag is written with plain ASCII characters and kept in a single run, so docxtpl reads it as
 written; the archive gets fixed timestamps so that rebuilding gives the same bytes.
@@ -30,16 +31,20 @@ from docx.table import Table, _Cell
 from docx.text.paragraph import Paragraph
 
 __all__ = [
+    "APP_COLUMNS",
     "AUTHORIZATION_FILE",
     "CUSTODY_FILE",
     "DESK_NAME",
     "FONT",
     "REMOVAL_FILE",
+    "RESPONSIVA_FILE",
     "TEMPLATES",
+    "TOTAL_LABEL",
     "USER_COLUMNS",
     "build_authorization",
     "build_custody",
     "build_removal",
+    "build_responsiva",
     "main",
     "write_templates",
 ]
@@ -49,6 +54,7 @@ LETTERS_DIR = ROOT / "templates" / "letters"
 AUTHORIZATION_FILE = "carta_autorizacion.docx"
 CUSTODY_FILE = "carta_custodia.docx"
 REMOVAL_FILE = "carta_baja.docx"
+RESPONSIVA_FILE = "carta_responsiva.docx"
 
 DESK_NAME = "Mesa de Ayuda N1"
 ADDRESSEE = "MetLife México, S.A."
@@ -66,6 +72,15 @@ USER_COLUMNS = (
     ("Zona", "zona", Cm(2.5)),
     ("Paquete", "paquete", Cm(1.9)),
 )
+# The carta responsiva's table (header, attribute of each row of ``apps``, width), 16.5 cm,
+# and the first cell of its totals row; letters.responsiva_counts reads the table by them.
+APP_COLUMNS = (
+    ("Aplicación", "name", Cm(7.5)),
+    ("Usuarios", "total", Cm(3.0)),
+    ("Activos", "active", Cm(3.0)),
+    ("Bajas", "removed", Cm(3.0)),
+)
+TOTAL_LABEL = "Total"
 # The pPr children that the schema places after pBdr (those python-docx may write).
 _AFTER_PBDR = (
     "w:shd",
@@ -208,7 +223,9 @@ def _drop_thumbnail(document: DocumentObject) -> None:
             package_rels.pop(key)
 
 
-def _new_document(title: str, subject: str, footer_note: str | None = None) -> DocumentObject:
+def _new_document(
+    title: str, subject: str, footer_note: str | None = None, *, process: str = "MA-001"
+) -> DocumentObject:
     """An empty letter: page, styles, letterhead, footer and document properties."""
     document = Document()
     _setup_page(document)
@@ -221,7 +238,7 @@ def _new_document(title: str, subject: str, footer_note: str | None = None) -> D
     properties.author = DESK_NAME
     properties.last_modified_by = DESK_NAME
     properties.comments = _EDITING_NOTE
-    properties.keywords = "MA-001"
+    properties.keywords = process
     properties.language = LANGUAGE
     properties.category = "Plantilla"
     properties.revision = 1
@@ -366,6 +383,30 @@ def _users_table(document: DocumentObject) -> Table:
         rows,
         centered=[len(USER_COLUMNS) - 1],
     )
+
+
+def _apps_table(document: DocumentObject) -> Table:
+    """The responsiva's table: one row per application ({%tr %} tags), then the totals row."""
+    empty = [""] * (len(APP_COLUMNS) - 1)
+    rows = [
+        ["{%tr for a in apps %}", *empty],
+        [f"{{{{ a.{attribute} }}}}" for _header, attribute, _width in APP_COLUMNS],
+        ["{%tr endfor %}", *empty],
+        [TOTAL_LABEL, "{{ total }}", "{{ active }}", "{{ removed }}"],
+    ]
+    table = _table(
+        document,
+        [header for header, _attribute, _width in APP_COLUMNS],
+        [width for _header, _attribute, width in APP_COLUMNS],
+        rows,
+        size=10,
+        centered=range(1, len(APP_COLUMNS)),
+    )
+    for cell in table.rows[-1].cells:
+        _shade(cell, HEADER_FILL)
+        for run in cell.paragraphs[0].runs:
+            run.bold = True
+    return table
 
 
 def _signature(document: DocumentObject, lead: str, lines: Sequence[str]) -> None:
@@ -525,15 +566,66 @@ def build_custody() -> bytes:
     return _save(document)
 
 
+def build_responsiva() -> bytes:
+    """Carta responsiva (MA-005): the director certifies the yearly recertification file."""
+    document = _new_document(
+        "Carta responsiva de recertificación anual de usuarios",
+        "MA-005: carta responsiva del representante legal sobre la recertificación anual "
+        "de usuarios en MetLife",
+        process="MA-005",
+    )
+    _date_and_subject(document, "Carta responsiva: recertificación anual de usuarios {{ year }}")
+    _addressee(document, [ADDRESSEE, "Atención: {{ metlife_contact }}"])
+    _body(
+        document,
+        "Por medio de la presente, {{ organization }}, por conducto de su representante "
+        "legal, hace constar que, como parte de la recertificación anual de usuarios "
+        "{{ year }}, revisó a los usuarios que tienen acceso a {{ applications_text }}.",
+    )
+    _body(
+        document,
+        "Como resultado de dicha revisión, el archivo adjunto “{{ file_name }}” contiene la "
+        "relación de {{ total }} usuario{% if total != 1 %}s{% endif %} con su estatus "
+        "final: {{ active }} con estatus de activo, cuyo acceso se mantiene, y {{ removed }} "
+        "con estatus de baja, cuyo acceso deberá darse de baja. El detalle por aplicación es "
+        "el siguiente:",
+    )
+    _apps_table(document)
+    _paragraph(document, space_after=0)
+    _body(
+        document,
+        "Asimismo, hace constar que únicamente conserva su acceso el personal autorizado que "
+        "se encuentra en funciones.",
+    )
+    _body(
+        document,
+        "Por lo anterior, {{ organization }} asume la responsabilidad por la veracidad de la "
+        "información contenida en la presente carta y en el archivo adjunto.",
+    )
+    _body(document, "Sin otro particular, reciban un cordial saludo.")
+    _signature(
+        document,
+        "Atentamente,",
+        [
+            "{{ director_name }}",
+            "{{ director_title }}",
+            "Representante legal",
+            "{{ organization }}",
+        ],
+    )
+    return _save(document)
+
+
 TEMPLATES: dict[str, Callable[[], bytes]] = {
     AUTHORIZATION_FILE: build_authorization,
     CUSTODY_FILE: build_custody,
     REMOVAL_FILE: build_removal,
+    RESPONSIVA_FILE: build_responsiva,
 }
 
 
 def write_templates(folder: Path) -> list[Path]:
-    """Write the three templates into ``folder`` (created if needed); their paths."""
+    """Write the templates into ``folder`` (created if needed); their paths."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name, build in TEMPLATES.items():

@@ -1,10 +1,13 @@
-"""MA-001 letters (autorización, custodia, baja): Word templates filled by docxtpl, PDF by soffice.
+"""Letters: Word templates filled by docxtpl, PDF by soffice.
 
-The templates live in templates/letters and are edited in Word; ``render_letter`` fills one
-with a context made by ``director_context`` (alta or baja) or ``custody_context``,
-escaping every value (autoescape), and ``to_pdf`` converts the result with a headless
-LibreOffice that has its own profile and a time limit. The custody letter carries the
-user's password: this module only passes it to the template, never logs or keeps it.
+MA-001 has the carta de autorización, de baja and custodia; MA-005 the carta responsiva of
+the yearly recertification. The templates live in templates/letters and are edited in Word;
+``render_letter`` fills one with a context made by ``director_context`` (alta or baja),
+``custody_context`` or ``responsiva_context``, escaping every value (autoescape), and
+``to_pdf`` converts the result with a headless LibreOffice that has its own profile and a
+time limit. ``responsiva_counts`` reads the user counts back from a rendered responsiva's
+table. The custody letter carries the user's password: this module only passes it to the
+template, never logs or keeps it.
 """
 
 from __future__ import annotations
@@ -17,8 +20,11 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import types
+import unicodedata
 import zipfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from io import BytesIO
 from pathlib import Path
@@ -42,6 +48,9 @@ __all__ = [
     "LetterError",
     "LetterKind",
     "LetterUser",
+    "ResponsivaApp",
+    "ResponsivaContext",
+    "ResponsivaCounts",
     "convert",
     "custody_context",
     "director_context",
@@ -49,17 +58,21 @@ __all__ = [
     "letter_template",
     "local_date",
     "render_letter",
+    "responsiva_context",
+    "responsiva_counts",
+    "spanish_list",
     "spanish_long_date",
     "to_pdf",
 ]
 
 log = logging.getLogger(__name__)
 
-LetterKind = Literal["autorizacion", "custodia", "baja"]
+LetterKind = Literal["autorizacion", "custodia", "baja", "responsiva"]
 LETTER_FILES: dict[LetterKind, str] = {
     "autorizacion": "carta_autorizacion.docx",
     "custodia": "carta_custodia.docx",
     "baja": "carta_baja.docx",
+    "responsiva": "carta_responsiva.docx",
 }
 DEFAULT_PLACE = "Ciudad de México"
 DIRECTOR_TITLE = "Director General"
@@ -119,6 +132,44 @@ class CustodyContext(TypedDict):
     user: LetterUser
     username: str
     password: str
+
+
+class ResponsivaApp(TypedDict):
+    """One application's row in the carta responsiva: its users, active and removed."""
+
+    name: str
+    total: int
+    active: int
+    removed: int
+
+
+class ResponsivaContext(TypedDict):
+    """Variables of the carta responsiva (MA-005), which the director signs."""
+
+    organization: str
+    place: str
+    date: str
+    year: int
+    case_ref: str
+    director_name: str
+    director_title: str
+    metlife_contact: str
+    applications_text: str
+    file_name: str
+    apps: list[ResponsivaApp]
+    total: int
+    active: int
+    removed: int
+
+
+@dataclass(frozen=True)
+class ResponsivaCounts:
+    """The counts a rendered carta responsiva states; ``apps`` maps name to (active, removed)."""
+
+    total: int
+    active: int
+    removed: int
+    apps: Mapping[str, tuple[int, int]] = field(hash=False)
 
 
 # --- contexts ---------------------------------------------------------------------------
@@ -217,6 +268,90 @@ def custody_context(
     }
 
 
+def _conjunction(word: str) -> str:
+    """Spanish "and" before a word: "e" before an /i/ sound (Intranet, Hidalgo), else "y"."""
+    folded = "".join(
+        c for c in unicodedata.normalize("NFD", word.casefold()) if not unicodedata.combining(c)
+    )
+    if len(word) > 1 and word[0] == "i" and word[1].isupper():
+        return "y"  # iPad, iPhone: an English brand, said "ai"
+    rest = folded[2:] if folded.startswith("hi") else folded[1:] if folded[:1] == "i" else None
+    # "hie", "hia" (hielo, hierba) and "io" start with a diphthong, said like "y".
+    return "e" if rest is not None and rest[:1] not in {"a", "e", "i", "o", "u"} else "y"
+
+
+def spanish_list(items: Sequence[str]) -> str:
+    """Items joined as Spanish writes them: "A", "A y B", "A, B y C" ("e" before /i/)."""
+    if not items:
+        return ""
+    if len(items) == 1:
+        return items[0]
+    return f"{', '.join(items[:-1])} {_conjunction(items[-1])} {items[-1]}"
+
+
+def _count(value: object, what: str) -> int:
+    """A user count: an int (not a bool or a float), zero or more."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be an int, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{what} must not be negative, got {value}")
+    return value
+
+
+def responsiva_context(
+    org: Organization,
+    director: Person,
+    metlife_contact: str,
+    apps: Sequence[tuple[str, int, int]],
+    file_name: str,
+    today: date,
+    case_ref: str,
+    *,
+    director_title: str = DIRECTOR_TITLE,
+    place: str = DEFAULT_PLACE,
+) -> ResponsivaContext:
+    """Context of the carta responsiva: per application (name, activos, bajas), totals, the date."""
+    if not apps:
+        raise ValueError("a carta responsiva needs at least one application")
+    rows: list[ResponsivaApp] = []
+    seen: set[str] = set()
+    for name, active, removed in apps:
+        label = _text(name)
+        if not label:
+            raise ValueError(f"empty application name: {name!r}")
+        if label.casefold() in seen:
+            raise ValueError(f"application {label!r} listed twice")
+        seen.add(label.casefold())
+        active = _count(active, f"{label}: active users")
+        removed = _count(removed, f"{label}: removed users")
+        rows.append(
+            {"name": label, "total": active + removed, "active": active, "removed": removed}
+        )
+    contact = _text(metlife_contact)
+    if not contact:
+        raise ValueError("the MetLife contact is empty")
+    attached = _text(file_name)
+    if not attached:
+        raise ValueError("the recertification file name is empty")
+    day = _day(today)
+    return {
+        "organization": _text(org.name),
+        "place": _text(place),
+        "date": spanish_long_date(day),
+        "year": day.year,
+        "case_ref": _text(case_ref),
+        "director_name": _text(director.name),
+        "director_title": _text(director_title),
+        "metlife_contact": contact,
+        "applications_text": spanish_list([row["name"] for row in rows]),
+        "file_name": attached,
+        "apps": rows,
+        "total": sum(row["total"] for row in rows),
+        "active": sum(row["active"] for row in rows),
+        "removed": sum(row["removed"] for row in rows),
+    }
+
+
 # --- rendering --------------------------------------------------------------------------
 
 
@@ -256,6 +391,76 @@ def render_letter(template: Path, context: Mapping[str, Any]) -> bytes:
     data = buffer.getvalue()
     log.info("carta generada con %s (%d bytes)", template.name, len(data))
     return data
+
+
+# --- reading a rendered responsiva back ----------------------------------------------------
+
+_NUMBER = re.compile(r"\d+|\d{1,3}(?:,\d{3})+")
+
+
+def _table_count(text: str, where: str) -> int:
+    """A count as the table writes it ("1234" or "1,234"), or a LetterError."""
+    value = text.strip()
+    if not _NUMBER.fullmatch(value):
+        raise LetterError(
+            f"La carta responsiva tiene una cantidad no válida en {where}: {value!r}."
+        )
+    return int(value.replace(",", ""))
+
+
+def responsiva_counts(docx: bytes) -> ResponsivaCounts:
+    """The user counts a rendered carta responsiva states in its table (not its context)."""
+    from docx import Document
+
+    from bot.documents.letter_templates import APP_COLUMNS, TOTAL_LABEL
+
+    try:
+        document = Document(BytesIO(docx))
+    except (zipfile.BadZipFile, KeyError, ValueError, SyntaxError) as exc:
+        raise LetterError("La carta responsiva no es un documento de Word (.docx) válido.") from exc
+    headers = [header for header, _attribute, _width in APP_COLUMNS]
+    tables = [
+        table
+        for table in document.tables
+        if [cell.text.strip() for cell in table.rows[0].cells] == headers
+    ]
+    if len(tables) != 1:
+        raise LetterError(
+            "La carta responsiva no tiene la tabla de usuarios por aplicación "
+            f"({' | '.join(headers)})."
+        )
+    rows = [[cell.text.strip() for cell in row.cells] for row in tables[0].rows[1:]]
+    if len(rows) < 2 or rows[-1][0] != TOTAL_LABEL:
+        raise LetterError(
+            "La tabla de la carta responsiva debe tener al menos una aplicación y terminar "
+            f"con la fila «{TOTAL_LABEL}»."
+        )
+    apps: dict[str, tuple[int, int]] = {}
+    for name, *cells in rows[:-1]:
+        if not name or name in apps:
+            raise LetterError(
+                f"La carta responsiva tiene una aplicación vacía o repetida: {name!r}."
+            )
+        total, active, removed = (_table_count(cell, name) for cell in cells)
+        if total != active + removed:
+            raise LetterError(
+                f"En la carta responsiva, {name} suma {active} activos y {removed} bajas, "
+                f"pero indica {total} usuarios."
+            )
+        apps[name] = (active, removed)
+    total, active, removed = (_table_count(cell, TOTAL_LABEL) for cell in rows[-1][1:])
+    sums = (
+        sum(a for a, _r in apps.values()) + sum(r for _a, r in apps.values()),
+        sum(a for a, _r in apps.values()),
+        sum(r for _a, r in apps.values()),
+    )
+    if (total, active, removed) != sums:
+        raise LetterError(
+            f"En la carta responsiva, la fila «{TOTAL_LABEL}» ({total} usuarios, {active} "
+            f"activos, {removed} bajas) no coincide con la suma de las aplicaciones "
+            f"({sums[0]}, {sums[1]}, {sums[2]})."
+        )
+    return ResponsivaCounts(total, active, removed, types.MappingProxyType(apps))
 
 
 # --- conversion with LibreOffice --------------------------------------------------------

@@ -144,6 +144,98 @@ def inspect_agent_form(files: Sequence[FileIn], config: Config, today: date) -> 
     return unreadable
 
 
+def inspect_recert(files: Sequence[FileIn], config: Config, today: date) -> dict[str, Any]:
+    """MetLife's recertification file (MA-005): the first spreadsheet with users in it."""
+    from bot.documents.recert import read_recert
+
+    sheets = [f for f in files if is_spreadsheet(f)][:MAX_FORMS]
+    if not sheets:
+        return {"estado": "ausente"}
+    first: dict[str, Any] = {}
+    for file in sheets:
+        base = {"archivo": file.filename, "sha": file.sha256}
+        try:
+            found = read_recert(file.content, file.filename)
+        except SpreadsheetError as exc:
+            first = first or {
+                **base,
+                "estado": "ilegible",
+                "informe": f"No pudimos abrir el archivo «{file.filename}»: {exc}",
+            }
+            continue
+        problems = list(found.problems)
+        if not found.ok:
+            first = first or {
+                **base,
+                "estado": "sin_usuarios",
+                "problemas": problems,
+                "informe": f"El archivo «{file.filename}» no trae usuarios: "
+                + " ".join(problems[:5]),
+            }
+            continue
+        return {
+            **base,
+            "estado": "ok",
+            "usuarios": [u.as_dict() for u in found.users],
+            "hojas": [_layout_json(layout) for layout in found.sheets],
+            "aplicaciones": list(found.applications),
+            "problemas": problems[:200],
+            "informe": _recert_report(
+                file.filename, len(found.users), found.applications, problems
+            ),
+        }
+    return first
+
+
+def _layout_json(layout: Any) -> dict[str, Any]:
+    """A sheet layout as JSON the case can keep."""
+    return {
+        "name": layout.name,
+        "header_row": layout.header_row,
+        "columns": dict(layout.columns),
+        "last_column": layout.last_column,
+        "first_row": layout.first_row,
+        "last_row": layout.last_row,
+    }
+
+
+def _recert_report(name: str, users: int, apps: Sequence[str], problems: Sequence[str]) -> str:
+    """One Spanish paragraph on what the file holds."""
+    text = f"El archivo «{name}» trae {users} usuario(s)"
+    text += f" de {', '.join(apps)}." if apps else "."
+    if problems:
+        text += f" Observaciones ({len(problems)}): " + " ".join(problems[:5])
+    return text
+
+
+def inspect_recert_answers(files: Sequence[FileIn], config: Config, today: date) -> dict[str, Any]:
+    """An area's answer on the validation file (MA-005): decisions by HID, or CAM Pegasus'."""
+    from bot.documents.recert import read_answers
+
+    sheets = [f for f in files if is_spreadsheet(f)][:MAX_FORMS]
+    if not sheets:
+        return {"estado": "ausente"}
+    first: dict[str, Any] = {}
+    for file in sheets:
+        base = {"archivo": file.filename, "sha": file.sha256}
+        try:
+            found = read_answers(file.content)
+        except SpreadsheetError as exc:
+            first = first or {**base, "estado": "ilegible", "problemas": [str(exc)]}
+            continue
+        if not found.found:
+            first = first or {**base, "estado": "sin_respuestas", "problemas": list(found.problems)}
+            continue
+        return {
+            **base,
+            "estado": "ok",
+            "respuestas": {k: asdict(a) for k, a in found.answers.items()},
+            "pegasus": dict(found.pegasus),
+            "problemas": list(found.problems)[:200],
+        }
+    return first
+
+
 # Every inspection reads the files it cares about; `today` dates what must be in force.
 Inspection = Callable[[Sequence[FileIn], Config, date], Any]
 
@@ -152,6 +244,8 @@ INSPECTIONS: Mapping[str, Inspection] = {
     "formulario": inspect_form,
     "formulario_agente": inspect_agent_form,
     "firmados": inspect_signed,
+    "recertificacion": inspect_recert,
+    "respuestas_recert": inspect_recert_answers,
 }
 
 

@@ -394,6 +394,37 @@ def find_dates(text: str, now: datetime, *, fallback: bool = True) -> tuple[date
     return tuple(dict.fromkeys(dates))
 
 
+# Words that announce the date something must be delivered by.
+_DEADLINE_CUE = re.compile(
+    r"\b(?:fecha\s+(?:limite|de\s+entrega|de\s+vencimiento|maxima)|a\s+mas\s+tardar|"
+    r"(?:antes|hasta)\s+(?:del?|el)|vence|vencimiento|plazo|limite|entreg\w*|enviar\w*)\b"
+)
+# How far after a cue its date may start (e.g. "fecha límite de entrega: viernes 4 de ...").
+_CUE_REACH = 60
+
+
+def find_deadline(text: str, now: datetime) -> date | None:
+    """The delivery deadline a mail names: the first date right after a cue, else its only date.
+
+    "a más tardar el viernes 5 de diciembre", "Fecha límite: 05/12/2026"; day-first like
+    every date here. None when no cue has a date and the text has several dates or none.
+    """
+    folded = _WEEKDAY_RANGE.sub(" ", fold(text))
+    today = now.date()
+    spans = sorted(_rule_dates(folded, today), key=lambda x: (x[0], -x[1]))
+    for cue in _DEADLINE_CUE.finditer(folded):
+        after = [d for start, _, d in spans if cue.end() <= start <= cue.end() + _CUE_REACH]
+        if after:
+            return after[0]
+        window = folded[cue.end() : cue.end() + _CUE_REACH]
+        if _DATEPARSER_HINT.search(window):
+            found = [d for _, d in _dateparser_dates(window, now)]
+            if found:
+                return found[0]
+    dates = find_dates(text, now)
+    return dates[0] if len(dates) == 1 else None
+
+
 def valid_rfc(value: str) -> bool:
     """An RFC with a correct check digit, or one of the generic RFCs."""
     if value in GENERIC_RFCS:

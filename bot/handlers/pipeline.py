@@ -260,6 +260,7 @@ def claim_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
         body=ing.body,
         sender=p.sender,
         attachments=tuple(f.filename for f in ing.files),
+        sender_roles=env.workflow.directory.roles_of(p.sender),
     )
     ing.process = next(
         (proc.code for proc in PROCESSES if proc.claims is not None and proc.claims(mail)),
@@ -332,12 +333,16 @@ def inspect_step(ing: Ingest, env: PipelineEnv, s: Session) -> None:
         ing.message.detail = {**ing.message.detail, "facts": _summary(ing.facts)}
 
 
+# Per-user rows of the facts: the case keeps them, the message's audit detail does not.
+_ROWS = frozenset({"usuarios", "respuestas", "pegasus", "hojas"})
+
+
 def _summary(facts: dict[str, object]) -> dict[str, object]:
     """What the audit trail keeps of the facts: outcomes and reasons, not the user rows."""
     kept: dict[str, object] = {}
     for name, value in facts.items():
         if isinstance(value, dict):
-            kept[name] = {k: v for k, v in value.items() if k != "usuarios"}
+            kept[name] = {k: v for k, v in value.items() if k not in _ROWS}
         else:
             kept[name] = value
     return kept

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from bot.rules import ma001_accounts, ma002_agents, ma006_tickets, ma007_chat
+from bot.rules import ma001_accounts, ma002_agents, ma005_recert, ma006_tickets, ma007_chat
 from bot.rules.dsl import Process
 
-# The explicit registry of processes; order is the order `mesabot rules` lists them.
+# The explicit registry of processes; order is the order `mesabot rules` lists them and
+# the order in which they may claim a new mail. MA-005 comes first: MetLife's
+# recertification mail also names users and brings an Excel, which MA-001 would claim.
 PROCESSES: tuple[Process, ...] = (
+    ma005_recert.PROCESS,
     ma001_accounts.PROCESS,
     ma002_agents.PROCESS,
     ma006_tickets.PROCESS,

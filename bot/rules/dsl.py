@@ -128,6 +128,8 @@ class NewMail:
     body: str
     sender: str
     attachments: tuple[str, ...] = ()  # file names
+    # The configured roles of the sender ("metlife_recert"), whatever the mail proves.
+    sender_roles: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

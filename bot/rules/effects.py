@@ -88,6 +88,8 @@ class SendMail:
     immediate: bool = False
     # SHA-256 of archived files, or "doc:<name>" for a document the case holds (a letter).
     attachments: tuple[str, ...] = ()
+    # Marked high importance in every mail client (Importance, X-Priority): a deadline alert.
+    priority: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,18 @@ class SignalLinked:
     # validation takes "validar", one still in progress only "cerrar").
     commands: tuple[str, ...]
     values: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """Run a named job after the commit: work with I/O (read CAM Pegasus, write the files).
+
+    The dispatcher runs it (bot.jobs) while the case is still in the state that asked for
+    it; the job's result comes back to the case as the event of the same name, its facts
+    under that name. A job that cannot reach a system is retried like any delivery.
+    """
+
+    job: str
 
 
 @dataclass(frozen=True)
@@ -281,4 +295,5 @@ Effect = (
     | UpdatePegasus
     | DeliverCredentials
     | OpenCase
+    | RunJob
 )

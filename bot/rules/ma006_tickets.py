@@ -196,7 +196,7 @@ def close_by_specialist(ctx: Context) -> Outcome:
 
 
 # The processes a ticket can turn into once a specialist sees what it really is.
-CONVERTIBLE = ("MA-001",)
+CONVERTIBLE = ("MA-001", "MA-005")
 
 
 def valid_conversion(ctx: Context) -> bool:

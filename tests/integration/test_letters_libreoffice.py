@@ -1,6 +1,7 @@
-"""The rendered MA-001 letters opened by a real headless LibreOffice: PDF and plain text.
+"""The rendered letters opened by a real headless LibreOffice: PDF and plain text.
 
-LibreOffice's first start (profile creation) takes seconds, so the three letters go through
+The three MA-001 letters and the MA-005 carta responsiva. LibreOffice's first start (profile
+creation) takes seconds, so the four letters go through
 one soffice run per format, sharing one profile, and ``to_pdf`` runs once on its own. Skipped
 when soffice is missing, unless MESABOT_REQUIRE_SOFFICE=1 (then it is a failure).
 """
@@ -16,6 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pypdf
 import pytest
 
 from bot.config import Organization, Person
@@ -27,6 +29,8 @@ from bot.documents.letters import (
     director_context,
     letter_template,
     render_letter,
+    responsiva_context,
+    responsiva_counts,
     to_pdf,
 )
 
@@ -53,11 +57,22 @@ USERS = [
         nombre=LONG_NAME, rfc="XAXX010101000", correo="largo@example.com", zona="CDMX", paquete=2
     ),
 ]
+APPS = [("B'Life", 10, 2), ("Pro99", 1, 0), ("Gestión Móvil", 0, 1)]
+FILE_NAME = "recertificación 2026 <final> & v2.xlsx"
 COMMON = [ORG_NAME, HOSTILE_NAME, "o'brien&co@example.com", "Nuevo León", DATE_LINE]
 EXPECTED_TEXT = {
     "carta_autorizacion": [*COMMON, LONG_NAME, DIRECTOR_NAME, "autorizo a MetLife"],
     "carta_baja": [*COMMON, LONG_NAME, DIRECTOR_NAME, "solicito a MetLife"],
     "carta_custodia": [*COMMON, USERNAME, PASSWORD, "de la promotoría Norte & Sur <Promotores>"],
+    "carta_responsiva": [
+        ORG_NAME,
+        DIRECTOR_NAME,
+        DATE_LINE,
+        FILE_NAME,
+        "B'Life, Pro99 y Gestión Móvil",
+        "la relación de 14 usuarios",
+        "Representante legal",
+    ],
 }
 
 
@@ -73,8 +88,9 @@ def need_soffice() -> None:
 
 @dataclass(frozen=True)
 class Converted:
-    """The three letters rendered and converted, and how long each soffice run took."""
+    """The four letters rendered and converted, and how long each soffice run took."""
 
+    sources: list[Path]
     pdfs: list[Path]
     texts: list[Path]
     seconds: dict[str, float]
@@ -82,13 +98,16 @@ class Converted:
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory: pytest.TempPathFactory) -> Converted:
-    """Render the three letters with hostile values; one soffice run for PDF, one for text."""
+    """Render the four letters with hostile values; one soffice run for PDF, one for text."""
     need_soffice()
     folder = tmp_path_factory.mktemp("letters")
     contexts: dict[LetterKind, Mapping[str, Any]] = {
         "autorizacion": director_context("alta", ORG, DIRECTOR, USERS, TODAY, "MA-001 #42"),
         "baja": director_context("baja", ORG, DIRECTOR, USERS, TODAY, "MA-001 #43"),
         "custodia": custody_context(ORG, USERS[0], USERNAME, PASSWORD, TODAY, "MA-001 #42"),
+        "responsiva": responsiva_context(
+            ORG, DIRECTOR, "Lic. Ana O'Hara", APPS, FILE_NAME, TODAY, "MA-005 #7"
+        ),
     }
     sources = []
     for kind, context in contexts.items():
@@ -104,7 +123,7 @@ def converted(tmp_path_factory: pytest.TempPathFactory) -> Converted:
     started = time.monotonic()
     texts = convert(sources, "txt:Text (encoded):UTF8", folder / "txt", profile=profile)
     seconds["txt"] = time.monotonic() - started
-    return Converted(pdfs, texts, seconds)
+    return Converted(sources, pdfs, texts, seconds)
 
 
 def test_letters_convert_to_pdf_and_text(converted: Converted) -> None:
@@ -119,6 +138,24 @@ def test_letters_convert_to_pdf_and_text(converted: Converted) -> None:
         for value in EXPECTED_TEXT[text_file.stem]:
             assert value in text, f"{text_file.stem}: {value!r} missing"
         assert "{{" not in text and "{%" not in text, text_file.stem
+
+
+def test_responsiva_pdf_states_the_counts(converted: Converted) -> None:
+    """The responsiva's PDF has one page whose text has the total, the table and the apps."""
+    [pdf] = [path for path in converted.pdfs if path.stem == "carta_responsiva"]
+    reader = pypdf.PdfReader(pdf)
+    assert len(reader.pages) == 1
+    lines = [" ".join(line.split()) for line in reader.pages[0].extract_text().splitlines()]
+    text = " ".join(lines)
+    assert "la relación de 14 usuarios con su estatus final: 11 con estatus de activo" in text
+    assert "y 3 con estatus de baja" in text
+    assert "B'Life, Pro99 y Gestión Móvil" in text
+    for row in ["B'Life 12 10 2", "Pro99 1 1 0", "Gestión Móvil 1 0 1", "Total 14 11 3"]:
+        assert row in lines, row
+    assert "Referencia MA-005 #7" in text
+    [source] = [path for path in converted.sources if path.stem == "carta_responsiva"]
+    counts = responsiva_counts(source.read_bytes())
+    assert (counts.total, counts.active, counts.removed) == (14, 11, 3)
 
 
 def test_to_pdf() -> None:

@@ -1,4 +1,4 @@
-"""MA-001 letters: committed templates, escaping of hostile values, dates, secrecy, soffice."""
+"""Letters: committed templates, escaping of hostile values, dates, secrecy, soffice; responsiva."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 import zipfile
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import docx
 import pytest
@@ -24,10 +24,13 @@ from docxtpl import DocxTemplate
 from bot.config import Organization, Person
 from bot.documents import letters
 from bot.documents.intake import UserRow
+from bot.documents.letter_templates import build_responsiva
 from bot.documents.letters import (
     CustodyContext,
     DirectorLetterContext,
     LetterError,
+    ResponsivaContext,
+    ResponsivaCounts,
     convert,
     custody_context,
     director_context,
@@ -35,6 +38,9 @@ from bot.documents.letters import (
     letter_template,
     local_date,
     render_letter,
+    responsiva_context,
+    responsiva_counts,
+    spanish_list,
     spanish_long_date,
     to_pdf,
 )
@@ -52,12 +58,37 @@ DIRECTOR_VARIABLES = {
     "director_title",
     "users",
 }
+RESPONSIVA_VARIABLES = {
+    "organization",
+    "place",
+    "date",
+    "year",
+    "case_ref",
+    "director_name",
+    "director_title",
+    "metlife_contact",
+    "applications_text",
+    "file_name",
+    "apps",
+    "total",
+    "active",
+    "removed",
+}
 EXPECTED_VARIABLES = {
     "autorizacion": DIRECTOR_VARIABLES,
     "baja": DIRECTOR_VARIABLES,
     "custodia": {"organization", "place", "date", "case_ref", "user", "username", "password"},
+    "responsiva": RESPONSIVA_VARIABLES,
 }
+CONTEXT_TYPES: dict[str, Any] = {
+    "autorizacion": DirectorLetterContext,
+    "baja": DirectorLetterContext,
+    "custodia": CustodyContext,
+    "responsiva": ResponsivaContext,
+}
+MA001_KINDS = ["autorizacion", "baja", "custodia"]
 USER_HEADERS = ["Nombre", "RFC", "Correo electrónico", "Zona", "Paquete"]
+APP_HEADERS = ["Aplicación", "Usuarios", "Activos", "Bajas"]
 
 ORG_NAME = 'Pérez & Hijos <SA> "Seguros" D\'Ángelo'
 HOSTILE_NAME = "Ñúñez & <Cía> \"La 'Güera'\" Peña"
@@ -123,7 +154,7 @@ def letter_text(data: bytes) -> str:
 
 def hostile_director(kind: str) -> DirectorLetterContext:
     """A context with hostile values for the letters the director signs."""
-    movement = "alta" if kind == "autorizacion" else "baja"
+    movement: Literal["alta", "baja"] = "alta" if kind == "autorizacion" else "baja"
     return director_context(movement, ORG, DIRECTOR, [HOSTILE_USER, LONG_USER], TODAY, CASE_REF)
 
 
@@ -142,8 +173,7 @@ def test_template_uses_exactly_the_expected_variables(kind: Any) -> None:
     assert template.parent == LETTERS
     found = DocxTemplate(str(template)).get_undeclared_template_variables()
     assert found == EXPECTED_VARIABLES[kind]
-    context_type = CustodyContext if kind == "custodia" else DirectorLetterContext
-    assert set(context_type.__annotations__) == EXPECTED_VARIABLES[kind]
+    assert set(CONTEXT_TYPES[kind].__annotations__) == EXPECTED_VARIABLES[kind]
 
 
 @pytest.mark.parametrize("kind", sorted(EXPECTED_VARIABLES))
@@ -162,7 +192,7 @@ def test_template_tags_are_plain_ascii(kind: Any) -> None:
         assert tag.isascii(), f"non-ASCII character in {tag!r}"
 
 
-@pytest.mark.parametrize("kind", sorted(EXPECTED_VARIABLES))
+@pytest.mark.parametrize("kind", MA001_KINDS)
 def test_template_layout(kind: Any) -> None:
     """Letter page, letterhead with organization and desk, a users table with a header row."""
     document = docx.Document(str(letter_template(kind)))
@@ -462,3 +492,249 @@ def test_timeout_kills_the_process_group(tmp_path: Path, monkeypatch: pytest.Mon
     assert _gone(child), f"the child {child} survived"
     if not _gone(child):  # pragma: no cover - clean up a survivor
         os.kill(child, 9)
+
+
+# --- the carta responsiva (MA-005) ------------------------------------------------------
+
+APPS = [("B'Life", 10, 2), ("Pro99", 1, 0), ("Gestión Móvil", 0, 1)]
+CONTACT = "Lic. Ana O'Hara & <Equipo>"
+FILE_NAME = 'recertificación 2026 <final> & "v2".xlsx'
+RESPONSIVA_REF = "MA-005 #7 <&>"
+
+
+def hostile_responsiva(apps: Any = APPS, **changes: Any) -> ResponsivaContext:
+    """A responsiva context with hostile values."""
+    arguments: dict[str, Any] = {
+        "org": ORG,
+        "director": DIRECTOR,
+        "metlife_contact": CONTACT,
+        "apps": apps,
+        "file_name": FILE_NAME,
+        "today": TODAY,
+        "case_ref": RESPONSIVA_REF,
+    }
+    return responsiva_context(**{**arguments, **changes})
+
+
+def rendered_responsiva(apps: Any = APPS) -> bytes:
+    """The committed responsiva template filled with hostile values."""
+    return render_letter(letter_template("responsiva"), hostile_responsiva(apps))
+
+
+def with_cells(data: bytes, changes: dict[tuple[int, int], str]) -> bytes:
+    """A rendered letter with some cells of its first table rewritten, as in Word."""
+    document = docx.Document(io.BytesIO(data))
+    table = document.tables[0]
+    for (row, column), text in changes.items():
+        table.rows[row].cells[column].text = text
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+def test_responsiva_template_layout() -> None:
+    """Letterhead, date, MetLife with the contact, subject, apps table with totals, signature."""
+    document = docx.Document(str(letter_template("responsiva")))
+    section = document.sections[0]
+    assert (section.page_width, section.page_height) == (Inches(8.5), Inches(11))
+    header = "\n".join(p.text for p in section.header.paragraphs)
+    assert "{{ organization }}" in header and "Mesa de Ayuda N1" in header
+    assert "{{ case_ref }}" in "\n".join(p.text for p in section.footer.paragraphs)
+    body = [p.text for p in document.paragraphs]
+    assert "{{ place }}, a {{ date }}" in body
+    assert "Asunto: Carta responsiva: recertificación anual de usuarios {{ year }}" in body
+    assert body.index("MetLife México, S.A.") + 1 == body.index("Atención: {{ metlife_contact }}")
+    signature = body[body.index("Atentamente,") + 2 :]
+    assert signature == [
+        "{{ director_name }}",
+        "{{ director_title }}",
+        "Representante legal",
+        "{{ organization }}",
+    ]
+    [table] = document.tables
+    rows = [[cell.text for cell in row.cells] for row in table.rows]
+    assert rows[0] == APP_HEADERS
+    assert rows[1][0] == "{%tr for a in apps %}"
+    assert rows[2] == ["{{ a.name }}", "{{ a.total }}", "{{ a.active }}", "{{ a.removed }}"]
+    assert rows[3][0] == "{%tr endfor %}"
+    assert rows[4] == ["Total", "{{ total }}", "{{ active }}", "{{ removed }}"]
+    assert table.rows[0]._tr.find(f"{W}trPr/{W}tblHeader") is not None
+    assert document.core_properties.keywords == "MA-005"
+
+
+def test_responsiva_builder_is_deterministic() -> None:
+    """Rebuilding the template gives the same bytes."""
+    assert build_responsiva() == build_responsiva()
+
+
+def test_responsiva_escapes_hostile_values() -> None:
+    """The organization "Pérez & Hijos <SA>" and the other values survive, in valid XML."""
+    data = rendered_responsiva()
+    raw = "".join(parts(data).values())
+    assert "&lt;SA&gt;" in raw and "&amp;" in raw
+    assert "<SA>" not in raw and "<Equipo>" not in raw and "<final>" not in raw
+    text = letter_text(data)
+    assert not re.search(r"\{[{%#]|[}%#]\}", text)
+    for value in [ORG_NAME, DIRECTOR.name, CONTACT, FILE_NAME, RESPONSIVA_REF, DATE_LINE]:
+        assert value in text, value
+    assert "Asunto: Carta responsiva: recertificación anual de usuarios 2026" in text
+    assert f"Atención: {CONTACT}" in text
+    assert (
+        f"Por medio de la presente, {ORG_NAME}, por conducto de su representante legal, "
+        "hace constar que, como parte de la recertificación anual de usuarios 2026, revisó "
+        "a los usuarios que tienen acceso a B'Life, Pro99 y Gestión Móvil." in text
+    )
+    assert (
+        f"el archivo adjunto “{FILE_NAME}” contiene la relación de 14 usuarios con su "
+        "estatus final: 11 con estatus de activo, cuyo acceso se mantiene, y 3 con estatus "
+        "de baja" in text
+    )
+    assert "Representante legal" in text
+    rows = [
+        [cell.text for cell in row.cells] for row in docx.Document(io.BytesIO(data)).tables[0].rows
+    ]
+    assert rows == [
+        APP_HEADERS,
+        ["B'Life", "12", "10", "2"],
+        ["Pro99", "1", "1", "0"],
+        ["Gestión Móvil", "1", "0", "1"],
+        ["Total", "14", "11", "3"],
+    ]
+
+
+def test_responsiva_one_user_is_singular() -> None:
+    """One user in all: "1 usuario", not "1 usuarios"."""
+    text = letter_text(rendered_responsiva([("Pro99", 1, 0)]))
+    assert "la relación de 1 usuario con su estatus final" in text
+    assert "tienen acceso a Pro99." in text
+
+
+def test_responsiva_context() -> None:
+    """Names cleaned, totals computed, the year and long date from today."""
+    context = hostile_responsiva(
+        [(" B'Life\x0b ", 10, 2), ("Pro99", 1, 0), ("Gestión  Móvil", 0, 1)]
+    )
+    assert set(context) == RESPONSIVA_VARIABLES
+    assert context["apps"] == [
+        {"name": "B'Life", "total": 12, "active": 10, "removed": 2},
+        {"name": "Pro99", "total": 1, "active": 1, "removed": 0},
+        {"name": "Gestión Móvil", "total": 1, "active": 0, "removed": 1},
+    ]
+    assert (context["total"], context["active"], context["removed"]) == (14, 11, 3)
+    assert context["applications_text"] == "B'Life, Pro99 y Gestión Móvil"
+    assert (context["year"], context["date"]) == (2026, "23 de noviembre de 2026")
+    assert context["director_title"] == "Director General"
+    assert context["place"] == "Ciudad de México"
+    other = hostile_responsiva(director_title="Apoderado", place="Monterrey")
+    assert (other["director_title"], other["place"]) == ("Apoderado", "Monterrey")
+
+
+@pytest.mark.parametrize(
+    ("items", "expected"),
+    [
+        ([], ""),
+        (["B'Life"], "B'Life"),
+        (["B'Life", "Pro99"], "B'Life y Pro99"),
+        (["B'Life", "Pro99", "Gestión Móvil"], "B'Life, Pro99 y Gestión Móvil"),
+        (["Pro99", "Intranet"], "Pro99 e Intranet"),
+        (["Pro99", "Ícaro"], "Pro99 e Ícaro"),
+        (["Pro99", "Hidalgo"], "Pro99 e Hidalgo"),
+        (["Pro99", "hielo"], "Pro99 y hielo"),
+        (["Pro99", "iPad"], "Pro99 y iPad"),
+        (["Intranet", "Pro99"], "Intranet y Pro99"),
+    ],
+)
+def test_spanish_list(items: list[str], expected: str) -> None:
+    """Commas, then "y" (or "e" before an /i/ sound) before the last item."""
+    assert spanish_list(items) == expected
+
+
+@pytest.mark.parametrize(
+    ("apps", "changes", "error", "match"),
+    [
+        ([], {}, ValueError, "at least one application"),
+        ([("Pro99", -1, 0)], {}, ValueError, "Pro99: active users must not be negative"),
+        ([("Pro99", 1, -2)], {}, ValueError, "Pro99: removed users must not be negative"),
+        ([("Pro99", 1, 0), ("pro99", 2, 0)], {}, ValueError, "listed twice"),
+        ([(" \x00 ", 1, 0)], {}, ValueError, "empty application name"),
+        ([("Pro99", 1.0, 0)], {}, TypeError, "must be an int"),
+        ([("Pro99", True, 0)], {}, TypeError, "must be an int"),
+        (APPS, {"metlife_contact": "  "}, ValueError, "MetLife contact is empty"),
+        (APPS, {"file_name": ""}, ValueError, "file name is empty"),
+        (APPS, {"today": datetime(2026, 11, 23, 12, tzinfo=UTC)}, TypeError, "local_date"),
+    ],
+)
+def test_responsiva_context_checks(
+    apps: Any, changes: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    """Empty lists, negative or non-integer counts, repeated or empty names are refused."""
+    with pytest.raises(error, match=match):
+        hostile_responsiva(apps, **changes)
+
+
+def test_responsiva_counts_match_the_context() -> None:
+    """The counts read back from the rendered table are the ones given."""
+    counts = responsiva_counts(rendered_responsiva())
+    assert counts == ResponsivaCounts(
+        total=14,
+        active=11,
+        removed=3,
+        apps={"B'Life": (10, 2), "Pro99": (1, 0), "Gestión Móvil": (0, 1)},
+    )
+    assert list(counts.apps) == ["B'Life", "Pro99", "Gestión Móvil"]
+    assert hash(counts) == hash(dataclasses.replace(counts, apps={}))
+    with pytest.raises(TypeError):
+        counts.apps["Pro99"] = (0, 0)  # type: ignore[index]
+    single = responsiva_counts(rendered_responsiva([("Pro99", 0, 0)]))
+    assert (single.total, single.active, single.removed, dict(single.apps)) == (
+        0,
+        0,
+        0,
+        {"Pro99": (0, 0)},
+    )
+
+
+def test_responsiva_counts_come_from_the_table() -> None:
+    """A table edited in Word is what counts; the body text's numbers are not read."""
+    data = rendered_responsiva()
+    document = docx.Document(io.BytesIO(data))
+    for paragraph in document.paragraphs:
+        if "contiene la relación" in paragraph.text:
+            paragraph.text = "contiene la relación de 999 usuarios"
+    buffer = io.BytesIO()
+    document.save(buffer)
+    edited = with_cells(
+        buffer.getvalue(),
+        {(2, 1): "1,000", (2, 2): "1000", (4, 1): "1,013", (4, 2): "1,010"},
+    )
+    counts = responsiva_counts(edited)
+    assert (counts.total, counts.active, counts.removed) == (1013, 1010, 3)
+    assert counts.apps["Pro99"] == (1000, 0)
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({(2, 1): "2"}, "Pro99 suma 1 activos y 0 bajas, pero indica 2 usuarios"),
+        ({(4, 2): "12", (4, 1): "15"}, "no coincide con la suma de las aplicaciones"),
+        ({(2, 2): "uno"}, "cantidad no válida en Pro99: 'uno'"),
+        ({(3, 0): "B'Life"}, "aplicación vacía o repetida"),
+        ({(4, 0): "Suma"}, "terminar con la fila «Total»"),
+        ({(0, 0): "App"}, "no tiene la tabla de usuarios por aplicación"),
+    ],
+)
+def test_responsiva_counts_refuse_inconsistent_tables(
+    changes: dict[tuple[int, int], str], match: str
+) -> None:
+    """A table whose rows do not add up, or that cannot be read, gives a Spanish LetterError."""
+    with pytest.raises(LetterError, match=match):
+        responsiva_counts(with_cells(rendered_responsiva(), changes))
+
+
+def test_responsiva_counts_need_a_responsiva() -> None:
+    """Another letter, or bytes that are not a .docx, give a LetterError."""
+    other = render_letter(letter_template("autorizacion"), hostile_director("autorizacion"))
+    with pytest.raises(LetterError, match="no tiene la tabla"):
+        responsiva_counts(other)
+    with pytest.raises(LetterError, match=r"no es un documento de Word \(\.docx\) válido"):
+        responsiva_counts(b"no es un docx")

@@ -70,6 +70,7 @@ usuarios = Table(
     Column("clave", String(20)),
     Column("tipo", String(50)),
     Column("cedula", String(20)),
+    Column("hid", String(20)),
 )
 adjuntos = Table(
     "pegasus_adjuntos",
@@ -166,6 +167,7 @@ VIEW_QUERIES = PegasusQueries(
     add_file="",
     list_by_status=f"SELECT {VIEW_COLUMNS} FROM vista_agentes"
     " WHERE situacion = :status ORDER BY folio",
+    roster=f"SELECT {VIEW_COLUMNS} FROM vista_agentes ORDER BY folio",
 )
 
 
@@ -458,6 +460,11 @@ def test_custom_queries_on_a_view(view_url: str) -> None:
         adapter.set_status("F-002", "Activo", files=[PegasusFile("x.pdf", b"x", "application/pdf")])
         assert adapter.status("F-002") == "Activo"
         assert [r.id for r in adapter.list_by_status("Escalado")] == ["F-001"]
+        roster = adapter.roster()
+        assert roster is not None and [(r.id, r.hid) for r in roster] == [
+            ("F-001", ""),
+            ("F-002", ""),
+        ]
         assert "sin anexar archivos" in adapter.check()
     finally:
         adapter.close()
@@ -475,6 +482,36 @@ def test_read_only_when_set_status_is_empty(pegasus_url: str) -> None:
     finally:
         adapter.close()
     assert estatus(pegasus_url, 1) == "Solicitado"
+
+
+def test_roster_reads_every_user_with_the_hid(pegasus_url: str) -> None:
+    """The default roster query lists every user with the HID column (MA-005)."""
+    engine = create_engine(pegasus_url)
+    with engine.begin() as conn:
+        conn.execute(usuarios.update().where(usuarios.c.id == 1).values(hid="0012345"))
+        ids = {str(i) for i in conn.execute(select(usuarios.c.id)).scalars()}
+    engine.dispose()
+    adapter = SqlPegasus(pegasus_url)
+    try:
+        roster = adapter.roster()
+        assert roster is not None
+        by_id = {r.id: r for r in roster}
+        assert set(by_id) == ids and len(roster) == len(ids)
+        assert by_id["1"].hid == "0012345"
+        assert all(r.hid == "" for key, r in by_id.items() if key != "1")
+    finally:
+        adapter.close()
+
+
+def test_roster_can_be_switched_off(pegasus_url: str) -> None:
+    """An empty roster query (and the manual adapter) cannot list: None, checked by hand."""
+    adapter = SqlPegasus(pegasus_url, PegasusQueries(roster=""))
+    try:
+        assert adapter.roster() is None
+        assert "responde" in adapter.check()
+    finally:
+        adapter.close()
+    assert ManualPegasus().roster() is None
 
 
 def test_broken_query_names_it(pegasus_url: str) -> None:

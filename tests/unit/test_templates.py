@@ -75,7 +75,19 @@ CHAT_CASE = {
         "plazo": "2026-11-20T09:00:00-06:00",
     },
 }
-CASES = {"MA-002": AGENT_CASE, "MA-007": CHAT_CASE}
+# A recertification (MA-005): its templates read the deadline and the applications.
+RECERT_CASE = {
+    **CASE,
+    "ref": "MA-005 #12",
+    "process": "MA-005",
+    "process_name": "Recertificación anual de usuarios MetLife",
+    "state": "validacion_areas",
+    "state_label": "Validación con Comercial y Operaciones",
+    "subject": "Recertificación anual de usuarios 2026",
+    "requester": "recertificacion@metlife.example.com",
+    "data": {"fecha_limite": "2026-12-04", "aplicaciones": ["B'Life", "Pro99"]},
+}
+CASES = {"MA-002": AGENT_CASE, "MA-005": RECERT_CASE, "MA-007": CHAT_CASE}
 BASE = {
     "org": "Promotoría Ejemplo",
     "bot": "mesa.ayuda@example.com",
@@ -187,6 +199,19 @@ EXTRA: dict[str, dict[str, Any]] = {
     },
     "MA-007/nuevo_mensaje": {"texto": "Ya mandé la captura", "remitente": "juan.perez@example.net"},
     "common/resumen_diario": {
+        "recertificaciones": [
+            {
+                **ROW,
+                "ref": "MA-005 #14",
+                "state_label": "Esperando firma del director",
+                "fecha_limite": "4 de diciembre de 2026",
+                "estimada": True,
+                "dias": 3,
+                "envio": "02/12/2026 08:00",
+                "enviado": "",
+                "falta": ["la carta responsiva firmada por el director"],
+            }
+        ],
         "fecha": "2026-11-23",
         "fecha_texto": "lunes 23 de noviembre de 2026",
         "hora": "08:00",
@@ -324,6 +349,90 @@ class _Tags(HTMLParser):
         self.closed.append(tag)
 
 
+# What each MA-005 mail passes (bot/rules/ma005_recert.py).
+_RECEIVED = {
+    "fecha_limite": "4 de diciembre de 2026",
+    "estimada": True,
+    "aplicaciones": ["B'Life", "Pro99"],
+    "usuarios": 900,
+    "archivo_ok": True,
+    "informe": "El archivo «recert.xlsx» trae 900 usuario(s) de B'Life, Pro99.",
+    "envio": "2 de diciembre de 2026",
+}
+_COUNTDOWN = {
+    "dias": 3,
+    "fecha_limite": "4 de diciembre de 2026",
+    "envio": "2 de diciembre de 2026",
+    "estado": "esperando_firma",
+    "falta": ["la carta responsiva firmada por el director"],
+    "estimada": False,
+}
+_DISCREPANCY = {
+    "clave": "12345",
+    "hid": "012345",
+    "nombre": "José Ñúñez",
+    "aplicacion": "B'Life",
+    "pegasus": "Activo",
+    "propuesta": "Activo",
+    "comercial": "Activo",
+    "operaciones": "Baja",
+}
+MA005_EXTRA: dict[str, dict[str, Any]] = {
+    "MA-005/alerta_recepcion": _RECEIVED,
+    "MA-005/acuse": _RECEIVED,
+    "MA-005/archivo_ilegible": {"informe": "El archivo tiene macros."},
+    "MA-005/archivo_con_problemas": {"informe": "El archivo tiene macros."},
+    "MA-005/no_verificado": {
+        "remitente": "otro@metlife.example.com",
+        "autenticado": False,
+        "archivo_ok": True,
+    },
+    "MA-005/validacion_areas": {
+        "fecha_respuesta": "27 de noviembre de 2026",
+        "fecha_limite": "4 de diciembre de 2026",
+        "resumen": {"Activo": 850, "Baja": 30, "Sin información": 20},
+        "total": 900,
+    },
+    "MA-005/recordatorio_areas": {"fecha_respuesta": "27 de noviembre de 2026"},
+    "MA-005/respuesta_recibida": {
+        "area": "Comercial",
+        "filas": 12,
+        "general": "Confirmar",
+        "problemas": ["Hoja «Validación», fila 7: «quizá» no es una respuesta válida"],
+    },
+    "MA-005/mensaje_area": {"texto": "Lo revisamos mañana", "remitente": "comercial@example.com"},
+    "MA-005/no_autenticado": {"remitente": "comercial@example.com", "autenticado": False},
+    "MA-005/discrepancias": {"discrepancias": [_DISCREPANCY], "total": 2},
+    "MA-005/decision_recibida": {"decididas": 2, "pendientes": 0},
+    "MA-005/firma_director": {
+        "conteos": {"B'Life": {"Activo": 800, "Baja": 50}, "Pro99": {"Activo": 40, "Baja": 10}},
+        "total": 900,
+        "activos": 840,
+        "bajas": 60,
+        "fecha_limite": "4 de diciembre de 2026",
+        "envio": "2 de diciembre de 2026",
+    },
+    "MA-005/recordatorio_firma": {"fecha_limite": "4 de diciembre de 2026", "faltan": 3},
+    "MA-005/firma_recibida": {"envio": "miércoles 2 de diciembre a las 8:00"},
+    "MA-005/firma_rechazada": {"motivos": ["El PDF tiene JavaScript."]},
+    "MA-005/envio_metlife": {
+        "totales": {"total": 900, "activos": 840, "bajas": 60},
+        "conteos": {},
+        "aplicaciones": ["B'Life", "Pro99"],
+    },
+    "MA-005/inconsistencias": {
+        "texto": "El HID 12345 no coincide.",
+        "remitente": "recertificacion@metlife.example.com",
+    },
+    "MA-005/confirmado": {"texto": "Recibido, gracias."},
+    "MA-005/cerrado": {"archivos": 14},
+    "MA-005/cuenta_regresiva": _COUNTDOWN,
+    "MA-005/no_llega": _COUNTDOWN,
+    "MA-005/falla": {"motivo": "CAM Pegasus: falló la consulta roster", "trabajo": "paquete"},
+    "MA-005/nuevo_mensaje": {"texto": "¿Cómo vamos?", "remitente": "sofia.ramirez@example.com"},
+}
+EXTRA.update(MA005_EXTRA)
+
 # --- chat messages and task bodies (MA-007) ---------------------------------------------
 
 # What each SendChat of MA-007 passes (bot/rules/ma007_chat.py); the workflow adds BASE.
@@ -353,6 +462,11 @@ CHAT_EXTRA: dict[str, dict[str, Any]] = {
     "MA-007/conocido/reset_ipad": {"fecha_cierre": "miércoles 25 de noviembre"},
     "MA-007/conocido/pro99": {"fecha_cierre": "miércoles 25 de noviembre"},
     "MA-007/conocido/blife": {"fecha_cierre": "miércoles 25 de noviembre"},
+    "MA-005/alerta_recepcion": _RECEIVED,
+    "MA-005/no_verificado": MA005_EXTRA["MA-005/no_verificado"],
+    "MA-005/inconsistencias": MA005_EXTRA["MA-005/inconsistencias"],
+    "MA-005/cuenta_regresiva": _COUNTDOWN,
+    "MA-005/no_llega": _COUNTDOWN,
 }
 # The chat channel's own messages (common/, desk/) are not about a process's case.
 PROCESS_CHATS = [n for n in TEMPLATES.names("chat") if n.startswith("MA-")]
