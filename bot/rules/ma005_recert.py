@@ -368,18 +368,20 @@ def _final_word(value: str) -> str:
 # --- consolidation (pure; the package job uses it too) ------------------------------------
 
 
-def area_opinion(answer: Mapping[str, Any], user: Mapping[str, Any]) -> str:
-    """What one area says of one user as a final status, or "" when it did not answer."""
+def area_opinion(answer: Mapping[str, Any], user: Mapping[str, Any]) -> tuple[str, bool]:
+    """What one area says of one user as a final status, and whether it named that user.
+
+    ("", False) when the area did not answer. A row it left blank, or a reply that agrees
+    as a whole, counts as agreeing with the proposal without naming the user.
+    """
     if not answer:
-        return ""
+        return "", False
     row = dict(answer.get("filas", {})).get(str(user["clave"]))
     decision = str(row.get("decision", "")) if isinstance(row, Mapping) else ""
-    if not decision:
-        # An area that answered leaves the rows it did not mark as proposed (instructions).
-        decision = "Confirmar"
-    if decision == "Confirmar":
-        return str(user.get("propuesta", ""))
-    return _final_word(decision)
+    named = bool(decision)
+    if decision in ("", "Confirmar"):
+        return str(user.get("propuesta", "")), named
+    return _final_word(decision), named
 
 
 def consolidate(
@@ -389,9 +391,10 @@ def consolidate(
 ) -> tuple[dict[str, str], list[dict[str, Any]]]:
     """Final status per HID key, and the discrepancies still waiting for the director.
 
-    The director's (or the team's) decision wins; otherwise what the areas that answered
-    agree on; otherwise, with no answer, CAM Pegasus' proposal (paso 13). Areas that
-    disagree make a discrepancy.
+    The director's (or the team's) decision wins; then what the areas said of that user
+    by name (they were asked to report exactly these: actives marked baja, reactivations);
+    then the proposal from CAM Pegasus, which also stands when nobody answered (paso 13).
+    Areas that name a user with different statuses make a discrepancy.
     """
     final: dict[str, str] = {}
     pending: list[dict[str, Any]] = []
@@ -401,11 +404,9 @@ def consolidate(
         if decided:
             final[key] = str(decided["estatus"])
             continue
-        opinions = {
-            area: area_opinion(answers.get(area, {}), user) for area in AREAS if answers.get(area)
-        }
-        said = {v for v in opinions.values() if v}
-        if len(said) > 1:
+        opinions = {area: area_opinion(answers.get(area, {}), user) for area in AREAS}
+        named = {status for status, by_name in opinions.values() if by_name and status}
+        if len(named) > 1:
             pending.append(
                 {
                     "clave": key,
@@ -414,11 +415,11 @@ def consolidate(
                     "aplicacion": user.get("aplicacion", ""),
                     "pegasus": user.get("pegasus", ""),
                     "propuesta": user.get("propuesta", ""),
-                    **opinions,
+                    **{area: status for area, (status, _) in opinions.items()},
                 }
             )
             continue
-        final[key] = said.pop() if said else str(user.get("propuesta") or "Baja")
+        final[key] = named.pop() if named else str(user.get("propuesta") or "Baja")
     return final, pending
 
 
@@ -1296,6 +1297,9 @@ def archived(ctx: Context) -> Outcome:
 def countdown_alert(ctx: Context) -> Outcome:
     """Business days left until the deadline: the team, and from 3 days on its bosses."""
     left = days_left(ctx)
+    if ctx.case.data.get("ultimo_aviso") == left:
+        # A missed alert fired late (the daemon was down) says what the last one said.
+        return Outcome(detail={"dias": left, "repetido": True})
     lacking = missing(ctx)
     escalate = left <= ESCALATE_FROM
     cc: tuple[str, ...] = ("@supervisor", "@director") if escalate else ()
@@ -1322,7 +1326,9 @@ def countdown_alert(ctx: Context) -> Outcome:
         context=context,
         immediate=True,
     )
-    return Outcome(effects=(mail, chat), detail={"dias": left, "falta": lacking})
+    return Outcome(
+        effects=(mail, chat), data={"ultimo_aviso": left}, detail={"dias": left, "falta": lacking}
+    )
 
 
 def late_escalation(ctx: Context) -> Outcome:
