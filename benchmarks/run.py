@@ -41,6 +41,11 @@ machines can be compared through the ratio.
             (all known: the case_keys lookup, median of 5) against listing «Solicitado» in
             CAM Pegasus alone. Wall time; CPU time of the same runs is in the JSON. Fails
             unless the first sweep opens exactly 200 cases and later ones none
+  recert    MA-005: MetLife's recertification file (900 users; 100,000 rows) from the
+            mail in the inbox to the areas' mail with the enriched file, one run_once in
+            a fresh child process on SQLite with the sql CAM Pegasus adapter, against
+            openpyxl read_only reading the same file (benchmarks/bench_recert.py). Fails
+            over 2 s (900 users), or over 20 s or 500 MB peak RSS (100,000 rows)
 
 `python benchmarks/run.py [SECTION ...] [--ingest-messages N] [--ingest-profile FILE]`
 runs the named sections only (all by default); latest.json holds the sections that ran.
@@ -81,6 +86,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 sys.path.insert(0, str(ROOT))
 
+import bench_recert  # noqa: E402  (beside this file; needs ROOT importable)
+
 STARTUP_RUNS = 15
 STARTUP_TARGET_S = 0.3
 ENGINE_SECONDS = 1.0
@@ -98,7 +105,7 @@ SWEEP_AGENTS = 200
 SWEEP_AT = datetime(2026, 11, 23, 8, 0, tzinfo=MX)
 SWEEP_FORM_RUNS = 50
 SWEEP_REPEATS = 5  # later days' sweeps (and CAM Pegasus listings) timed; median
-SECTIONS = ("startup", "engine", "cycle", "ingest", "classify", "hostile", "sweep")
+SECTIONS = ("startup", "engine", "cycle", "ingest", "classify", "hostile", "sweep", "recert")
 CLASSIFY_ROUNDS = 5
 CHILD = "--measure-child"
 HOSTILE_MAX_S = 1.0
@@ -1162,7 +1169,11 @@ def _child_pipeline(folder: Path, at: datetime, profile: str | None) -> dict[str
 def _child(args: Sequence[str]) -> int:
     """Entry point of the measuring child processes: prints one JSON object."""
     mode, folder = args[0], Path(args[1])
-    if mode == "baseline":
+    if mode == "recert":
+        result = bench_recert.child_pipeline(folder, _maxrss_mb)
+    elif mode == "recert-baseline":
+        result = bench_recert.child_baseline(folder, _maxrss_mb)
+    elif mode == "baseline":
         result = _child_baseline(folder)
     elif mode == "hostile":
         result = _child_hostile(folder, Path(args[2]))
@@ -1576,6 +1587,9 @@ def _rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str]]
                 f"{sweep['next_day_ratio']:.1f}x",
             ),
         ]
+    recert = results.get("recert")
+    if recert:
+        rows += bench_recert.rows(recert)
     return rows
 
 
@@ -1601,6 +1615,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             results[name] = bench_hostile()
         elif name == "sweep":
             results[name] = bench_sweep()
+        elif name == "recert":
+            with tempfile.TemporaryDirectory(prefix="mesabot-bench-") as tmp:
+                results[name] = bench_recert.bench(_run_child, Path(tmp))
         else:
             results[name] = bench_ingest(args.ingest_messages, args.ingest_profile)
 

@@ -67,11 +67,10 @@ def check_users(
 ) -> list[dict[str, Any]]:
     """Each user with CAM Pegasus' status, the evidence for it, and the desk's proposal."""
     by_hid: dict[str, list[PegasusRecord]] = {}
-    by_name: dict[str, list[PegasusRecord]] = {}
     for record in roster or ():
         if record.hid.strip():
             by_hid.setdefault(hid_key(record.hid), []).append(record)
-        by_name.setdefault(fold_name(record.nombre), []).append(record)
+    by_name = _NameIndex(roster or ())
     checked: list[dict[str, Any]] = []
     for user in users:
         key = str(user["clave"])
@@ -95,10 +94,32 @@ def check_users(
     return checked
 
 
+class _NameIndex:
+    """CAM Pegasus' records by folded name, built only if some user has no HID match."""
+
+    def __init__(self, roster: Sequence[PegasusRecord]) -> None:
+        self.roster = roster
+        self.index: dict[str, list[PegasusRecord]] | None = None
+
+    def get(self, name: str) -> Sequence[PegasusRecord]:
+        """The records with this folded name."""
+        if self.index is None:
+            self.index = {}
+            for record in self.roster:
+                self.index.setdefault(fold_name(record.nombre), []).append(record)
+        return self.index.get(name, ())
+
+
+def _same_name(a: str, b: str) -> bool:
+    """The same name, ignoring case, spacing, accents and punctuation."""
+    # Most names agree exactly but for case and spacing; only the rest pay for folding.
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold() or (
+        fold_name(a) == fold_name(b)
+    )
+
+
 def _match(
-    user: Mapping[str, Any],
-    same_hid: Sequence[PegasusRecord],
-    by_name: Mapping[str, Sequence[PegasusRecord]],
+    user: Mapping[str, Any], same_hid: Sequence[PegasusRecord], by_name: _NameIndex
 ) -> tuple[str, str]:
     """(status, evidence) of one user: by HID first, else by the exact name."""
     if len(same_hid) > 1:
@@ -107,13 +128,13 @@ def _match(
     how = "HID"
     record = same_hid[0] if same_hid else None
     if record is None:
-        named = by_name.get(fold_name(str(user.get("nombre", ""))), ())
+        named = by_name.get(fold_name(str(user.get("nombre", ""))))
         if len(named) != 1:
             why = "varios registros con ese nombre" if named else "ningún registro"
             return "Sin información", f"CAM Pegasus: {why} con el HID {user['hid']} ni el nombre"
         record, how = named[0], "nombre (sin HID en CAM Pegasus)"
     evidence = f"CAM Pegasus id {record.id}, {record.nombre}: estatus «{record.status}», por {how}"
-    if how == "HID" and fold_name(record.nombre) != fold_name(str(user.get("nombre", ""))):
+    if how == "HID" and not _same_name(record.nombre, str(user.get("nombre", ""))):
         evidence += f"; el nombre en CAM Pegasus es «{record.nombre}»"
     if record.status in KEPT:
         return record.status, evidence

@@ -472,10 +472,10 @@ class _Problems:
 
 def read_recert(data: bytes, filename: str = "") -> RecertFile:
     """Read MetLife's recertification file of any realistic shape; SpreadsheetError if unusable."""
-    return _parse_recert(read_rows(data), filename)
+    return parse_recert(read_rows(data), filename)
 
 
-def _parse_recert(sheets: Sequence[Sheet], filename: str) -> RecertFile:
+def parse_recert(sheets: Sequence[Sheet], filename: str = "") -> RecertFile:
     """Every visible sheet with an HID column, read; the others skipped or reported."""
     problems = _Problems()
     users: list[RecertUser] = []
@@ -924,7 +924,11 @@ def _write_instructions(
 
 def read_answers(data: bytes) -> AnswerSheet:
     """An area's reply (the enriched file back, rearranged or not), read by header names."""
-    sheets = read_rows(data)
+    return parse_answers(read_rows(data))
+
+
+def parse_answers(sheets: Sequence[Sheet]) -> AnswerSheet:
+    """An area's reply from sheets already read (and checked) by read_rows."""
     # Visible sheets first: a hidden copy is read only for HIDs the visible ones lack.
     ordered = [sheet for sheet in sheets if not sheet.hidden] + [s for s in sheets if s.hidden]
     answers: dict[str, Answer] = {}

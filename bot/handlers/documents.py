@@ -8,13 +8,13 @@ Spanish reason, never an exception.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
 from bot.config import Config
 from bot.documents.intake import read_intake, report_es
-from bot.documents.xlsx import SpreadsheetError
+from bot.documents.xlsx import Sheet, SpreadsheetError, read_rows
 
 SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".xlsb", ".xltx", ".ods", ".csv")
 SPREADSHEET_TYPES = ("spreadsheet", "excel", "ms-xl", "/csv")
@@ -31,6 +31,16 @@ class FileIn:
     content_type: str
     content: bytes
     sha256: str
+    # The checked sheets once read: a process that inspects one spreadsheet two ways (the
+    # recertification file, an area's answers) opens it once.
+    read: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def sheets(self) -> list[Sheet]:
+        """The file's worksheets through the safe reader, read at most once."""
+        if "sheets" not in self.read:
+            self.read["sheets"] = read_rows(self.content)
+        sheets: list[Sheet] = self.read["sheets"]
+        return sheets
 
 
 def is_spreadsheet(file: FileIn) -> bool:
@@ -146,7 +156,7 @@ def inspect_agent_form(files: Sequence[FileIn], config: Config, today: date) -> 
 
 def inspect_recert(files: Sequence[FileIn], config: Config, today: date) -> dict[str, Any]:
     """MetLife's recertification file (MA-005): the first spreadsheet with users in it."""
-    from bot.documents.recert import read_recert
+    from bot.documents.recert import parse_recert
 
     sheets = [f for f in files if is_spreadsheet(f)][:MAX_FORMS]
     if not sheets:
@@ -155,7 +165,7 @@ def inspect_recert(files: Sequence[FileIn], config: Config, today: date) -> dict
     for file in sheets:
         base = {"archivo": file.filename, "sha": file.sha256}
         try:
-            found = read_recert(file.content, file.filename)
+            found = parse_recert(file.sheets(), file.filename)
         except SpreadsheetError as exc:
             first = first or {
                 **base,
@@ -210,7 +220,7 @@ def _recert_report(name: str, users: int, apps: Sequence[str], problems: Sequenc
 
 def inspect_recert_answers(files: Sequence[FileIn], config: Config, today: date) -> dict[str, Any]:
     """An area's answer on the validation file (MA-005): decisions by HID, or CAM Pegasus'."""
-    from bot.documents.recert import read_answers
+    from bot.documents.recert import parse_answers
 
     sheets = [f for f in files if is_spreadsheet(f)][:MAX_FORMS]
     if not sheets:
@@ -219,7 +229,7 @@ def inspect_recert_answers(files: Sequence[FileIn], config: Config, today: date)
     for file in sheets:
         base = {"archivo": file.filename, "sha": file.sha256}
         try:
-            found = read_answers(file.content)
+            found = parse_answers(file.sheets())
         except SpreadsheetError as exc:
             first = first or {**base, "estado": "ilegible", "problemas": [str(exc)]}
             continue
