@@ -152,9 +152,16 @@ def authentic_with_file(ctx: Context) -> bool:
     return authentic(ctx) and file_ok(ctx)
 
 
+def _team_vouched(ctx: Context) -> bool:
+    """A team member's command, or their mail when authenticated (it moves the case)."""
+    return bool(_roles(ctx) & TEAM) and (
+        ctx.trigger.on.kind == "command" or ctx.trigger.authenticated
+    )
+
+
 def authentic_file_from_metlife_or_team(ctx: Context) -> bool:
     """A readable file from MetLife's authenticated contact or from the team."""
-    return file_ok(ctx) and (from_metlife(ctx) or bool(_roles(ctx) & TEAM))
+    return file_ok(ctx) and (from_metlife(ctx) or _team_vouched(ctx))
 
 
 def area_of(ctx: Context) -> str:
@@ -284,6 +291,23 @@ _DECISION_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("Confirmar", re.compile(r"\b(?:confirm\w*|de acuerdo|conforme|correct[oa]s?|ok)\b")),
 )
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
+# A decision or an agreement that is denied ("no se da de baja", "no estamos de acuerdo",
+# "no hemos recibido") says nothing: it is removed before the words are read.
+_NEGATED = re.compile(
+    r"\b(?:no|ni|tampoco|nunca)\s+(?:\w+\s+){0,3}?"
+    r"(?:baja|bajas|activ\w*|reactiv\w*|mantener|eliminar|confirm\w*|de acuerdo|conformes?|"
+    r"procede|autoriz\w*|aprob\w*|valid\w*|recibid[oa]s?|recibimos|correct[oa]s?|"
+    r"procesad[oa]s?|aplicad[oa]s?|sin cambios)\b"
+)
+# A question asks, it does not state ("¿ya lo recibieron?").
+_QUESTION = re.compile(r"¿[^?]*\?|[^.!?\n]*\?")
+
+
+def affirmed(text: str) -> str:
+    """The folded text without its questions and denied words."""
+    return _NEGATED.sub(" ", _QUESTION.sub(" ", fold(text)))
+
+
 _AGREE_ALL = re.compile(
     r"\b(?:sin cambios|sin observaciones|de acuerdo|conformes?|todo (?:esta )?correcto|"
     r"confirm\w* (?:las|los|la) (?:bajas|propuestas?|usuarios)|adelante|procede|"
@@ -311,8 +335,8 @@ def parse_decisions(text: str, known: Iterable[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     heading = ""
     for raw in text.splitlines():
-        line = fold(raw)
-        if not line.strip():
+        line = _NEGATED.sub(" ", fold(raw))
+        if not raw.strip():
             heading = ""
             continue
         hids = [k for k in (hid_key(t) for t in _TOKEN.findall(raw)) if k in keys]
@@ -328,7 +352,7 @@ def parse_decisions(text: str, known: Iterable[str]) -> dict[str, str]:
 
 def agrees_with_everything(text: str) -> bool:
     """A reply that accepts the proposal as a whole ("De acuerdo, sin cambios")."""
-    return _AGREE_ALL.search(fold(text)) is not None
+    return _AGREE_ALL.search(affirmed(text)) is not None
 
 
 def _users(ctx: Context) -> list[Mapping[str, Any]]:
@@ -525,10 +549,22 @@ def _applications(ctx: Context) -> list[str]:
     return list(applications_in(f"{ctx.case.subject}\n{ctx.trigger.text[:4000]}"))
 
 
+def _file_report(ctx: Context) -> str:
+    """What was wrong with the file, including one too large to be received at all."""
+    skipped = ctx.trigger.facts.get("omitidos", [])
+    dropped = [str(x) for x in skipped] if isinstance(skipped, list) else []
+    return " ".join([str(_file(ctx).get("informe", "")), *dropped]).strip()
+
+
 def open_recert(ctx: Context) -> Outcome:
     """Pasos 1-4: file, applications and deadline noted; every specialist alerted at once."""
     local = ctx.calendar.local(ctx.now)
-    found = find_deadline(ctx.trigger.text, local.replace(tzinfo=None))
+    confirmed = ctx.case.data.get("fecha_limite")
+    if confirmed and not ctx.case.data.get("fecha_limite_estimada"):
+        # Set with `fecha_limite` while the sender was being verified: it stands.
+        found: date | None = date.fromisoformat(str(confirmed))
+    else:
+        found = find_deadline(ctx.trigger.text, local.replace(tzinfo=None))
     estimated = found is None or found < local.date()
     deadline = local.date() + timedelta(days=DEFAULT_WINDOW_DAYS) if estimated else found
     assert deadline is not None
@@ -548,7 +584,7 @@ def open_recert(ctx: Context) -> Outcome:
         "aplicaciones": data["aplicaciones"],
         "usuarios": len(data.get("usuarios", [])),
         "archivo_ok": ok,
-        "informe": _file(ctx).get("informe", ""),
+        "informe": _file_report(ctx),
         "envio": _spanish_day(ctx, send_at(ctx, deadline).date()),
     }
     effects: list[Effect] = [*_countdown(ctx, deadline)]
@@ -629,7 +665,7 @@ def file_arrived(ctx: Context) -> Outcome:
 
 def ask_for_file(ctx: Context) -> Outcome:
     """MetLife's file still cannot be read: its sender is told why, the team too."""
-    context = {"informe": _file(ctx).get("informe", ""), "archivo_ok": False}
+    context = {"informe": _file_report(ctx), "archivo_ok": False}
     effects: list[Effect] = [
         SendMail(
             to=("@specialists",),
@@ -750,7 +786,7 @@ def _answers_fact(ctx: Context) -> Mapping[str, Any]:
 
 def manual_statuses_given(ctx: Context) -> bool:
     """A specialist sent the validation file back with CAM Pegasus' column filled."""
-    return bool(_roles(ctx) & TEAM) and bool(_answers_fact(ctx).get("pegasus"))
+    return _team_vouched(ctx) and bool(_answers_fact(ctx).get("pegasus"))
 
 
 def take_manual_statuses(ctx: Context) -> Outcome:
@@ -1163,12 +1199,12 @@ _PROBLEM = re.compile(
     r"error\w*|falt\w*|incorrect\w*|corregir|correcci\w*|rechaz\w*|incomplet\w*|observaci\w+)\b"
 )
 _NO_PROBLEM = re.compile(
-    r"\bsin (?:inconsistencias|observaciones|errores|diferencias|problemas)\b|"
-    r"\bno (?:hay|encontramos|tenemos) (?:inconsistencias|observaciones|errores|diferencias)\b"
+    r"\b(?:sin\s+|no\s+(?:\w+\s+){0,3}?)(?:ningun[oa]?\s+)?"
+    r"(?:inconsistencias?|observacion(?:es)?|errore?s?|diferencias?|problemas?|discrepancias?)\b"
 )
 _CONFIRM = re.compile(
-    r"\b(?:recibid[oa]s?|recibimos|confirm\w*|correct[oa]|completad[oa]|queda|quedo|gracias|"
-    r"procesad[oa]|validad[oa]|aplicad[oa])\b"
+    r"\b(?:recibid[oa]s?|recibimos|confirm\w*|correct[oa]s?|completad[oa]s?|"
+    r"procesad[oa]s?|validad[oa]s?|aplicad[oa]s?|sin observaciones)\b"
 )
 
 
@@ -1180,7 +1216,7 @@ def metlife_reports_problem(ctx: Context) -> bool:
 
 def metlife_confirms(ctx: Context) -> bool:
     """Paso 25: MetLife's authenticated contact confirms reception."""
-    return from_metlife(ctx) and _CONFIRM.search(fold(ctx.trigger.text)) is not None
+    return from_metlife(ctx) and _CONFIRM.search(affirmed(ctx.trigger.text)) is not None
 
 
 def inconsistencies(ctx: Context) -> Outcome:
@@ -1200,6 +1236,8 @@ def inconsistencies(ctx: Context) -> Outcome:
         )
     )
     rounds = int(ctx.case.data.get("rondas_inconsistencias", 0)) + 1
+    # The deadline is watched again until the corrected package leaves.
+    effects += _countdown(ctx, _deadline(ctx))
     return Outcome(
         effects=tuple(effects),
         data={
