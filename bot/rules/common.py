@@ -3,7 +3,7 @@ RFC 3834 marking, and the desk's own commands."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from bot.rules.dsl import Context, Outcome, Transition, command
@@ -108,3 +108,37 @@ def desk_commands(
             description=f"Reasignar {what}",
         ),
     )
+
+
+# --- the director's signed letter (CONTRACT "Who may approve") --------------------------
+
+
+def signed_files(ctx: Context) -> list[Mapping[str, Any]]:
+    """PDF or image attachments of the trigger, checked (the "firmados" inspection)."""
+    found = ctx.trigger.facts.get("firmados", [])
+    return [f for f in found if isinstance(f, Mapping)] if isinstance(found, list) else []
+
+
+def is_director(ctx: Context) -> bool:
+    """The configured director, authenticated."""
+    return "director" in ctx.trigger.actor_roles and ctx.trigger.authenticated
+
+
+def signed_by_director(ctx: Context) -> bool:
+    """The authenticated director sent at least one acceptable signed file."""
+    return is_director(ctx) and any(f.get("ok") for f in signed_files(ctx))
+
+
+def director_bad_file(ctx: Context) -> bool:
+    """The authenticated director sent files, none of them acceptable."""
+    return is_director(ctx) and bool(signed_files(ctx))
+
+
+def unproven_signature(ctx: Context) -> bool:
+    """A "signed letter" from someone who is not the authenticated director."""
+    return bool(signed_files(ctx)) and not is_director(ctx)
+
+
+def signed_by_hand(ctx: Context) -> bool:
+    """A specialist attached an acceptable signed file (the director signed on paper)."""
+    return any(f.get("ok") for f in signed_files(ctx))

@@ -21,8 +21,13 @@ from typing import Any, Literal
 from bot.rules.common import (
     answer_auto,
     desk_commands,
+    director_bad_file,
     remind_assignee,
+    signed_by_director,
+    signed_by_hand,
+    signed_files,
     tell_assignee,
+    unproven_signature,
     validation_reminder,
 )
 from bot.rules.dsl import (
@@ -110,12 +115,6 @@ def _form(ctx: Context) -> Mapping[str, Any]:
     return found if isinstance(found, Mapping) else {}
 
 
-def _signed(ctx: Context) -> list[Mapping[str, Any]]:
-    """PDF or image attachments of the trigger, checked."""
-    found = ctx.trigger.facts.get("firmados", [])
-    return [f for f in found if isinstance(f, Mapping)] if isinstance(found, list) else []
-
-
 def _movement(ctx: Context) -> Movement:
     """Alta or baja: the form's Movimiento column, else the words of the request."""
     declared = _form(ctx).get("movimiento")
@@ -140,31 +139,6 @@ def form_ok_baja(ctx: Context) -> bool:
 def form_present(ctx: Context) -> bool:
     """A spreadsheet came, but it is not a valid form."""
     return _form(ctx).get("estado") in ("errores", "ilegible")
-
-
-def _is_director(ctx: Context) -> bool:
-    """CONTRACT "Who may approve": the configured director, authenticated."""
-    return "director" in ctx.trigger.actor_roles and ctx.trigger.authenticated
-
-
-def signed_by_director(ctx: Context) -> bool:
-    """Paso 9: the authenticated director sent at least one acceptable signed file."""
-    return _is_director(ctx) and any(f.get("ok") for f in _signed(ctx))
-
-
-def director_bad_file(ctx: Context) -> bool:
-    """The authenticated director sent files, none of them acceptable."""
-    return _is_director(ctx) and bool(_signed(ctx))
-
-
-def unproven_signature(ctx: Context) -> bool:
-    """A "signed letter" from someone who is not the authenticated director."""
-    return bool(_signed(ctx)) and not _is_director(ctx)
-
-
-def signed_by_hand(ctx: Context) -> bool:
-    """A specialist attached an acceptable signed file (the director signed on paper)."""
-    return any(f.get("ok") for f in _signed(ctx))
 
 
 def _dsn(ctx: Context) -> str:
@@ -196,7 +170,7 @@ def _custody_pending(ctx: Context) -> list[str]:
 
 def _good_files(ctx: Context) -> list[Mapping[str, Any]]:
     """The acceptable signed files of the trigger."""
-    return [f for f in _signed(ctx) if f.get("ok")]
+    return [f for f in signed_files(ctx) if f.get("ok")]
 
 
 def custody_complete(ctx: Context) -> bool:
@@ -366,7 +340,7 @@ def _signature_received(task_kind: str, task_template: str, title: str) -> Calla
 
     def action(ctx: Context) -> Outcome:
         """The signed letter is archived, linked, and the Remote SCAN task opened."""
-        chosen = next(f for f in _signed(ctx) if f.get("ok"))
+        chosen = next(f for f in signed_files(ctx) if f.get("ok"))
         sha = str(chosen["sha"])
         effects: list[Effect] = [
             KeepDocument("carta_firmada", sha),
@@ -400,7 +374,7 @@ def _signature_received(task_kind: str, task_template: str, title: str) -> Calla
 
 def reject_director_file(ctx: Context) -> Outcome:
     """The director's file cannot be accepted: say why to them, and tell the team."""
-    reasons = [str(f.get("motivo", "")) for f in _signed(ctx)]
+    reasons = [str(f.get("motivo", "")) for f in signed_files(ctx)]
     reply = SendMail(
         to=("@director",),
         template="MA-001/firma_rechazada",

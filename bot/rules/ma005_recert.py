@@ -24,7 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 from bot.calendar import spanish_long_date, spanish_when
 from bot.handlers.entities import find_deadline, fold
-from bot.rules.common import desk_commands, notes
+from bot.rules.common import (
+    desk_commands,
+    director_bad_file,
+    is_director,
+    notes,
+    signed_by_director,
+    signed_by_hand,
+    signed_files,
+    unproven_signature,
+)
 from bot.rules.dsl import (
     Action,
     Context,
@@ -117,12 +126,6 @@ def _file(ctx: Context) -> Mapping[str, Any]:
     return _fact(ctx, "recertificacion")
 
 
-def _signed(ctx: Context) -> list[Mapping[str, Any]]:
-    """PDF or image attachments of the trigger, checked."""
-    found = ctx.trigger.facts.get("firmados", [])
-    return [f for f in found if isinstance(f, Mapping)] if isinstance(found, list) else []
-
-
 def _roles(ctx: Context) -> frozenset[str]:
     """The roles of whoever fired the trigger."""
     return ctx.trigger.actor_roles
@@ -180,34 +183,9 @@ def area_unproven(ctx: Context) -> bool:
     return bool(area_of(ctx)) and not ctx.trigger.authenticated
 
 
-def _is_director(ctx: Context) -> bool:
-    """The configured director, authenticated."""
-    return "director" in _roles(ctx) and ctx.trigger.authenticated
-
-
-def signed_by_director(ctx: Context) -> bool:
-    """Paso 22: the authenticated director sent an acceptable signed file."""
-    return _is_director(ctx) and any(f.get("ok") for f in _signed(ctx))
-
-
-def director_bad_file(ctx: Context) -> bool:
-    """The authenticated director sent files, none acceptable."""
-    return _is_director(ctx) and bool(_signed(ctx))
-
-
-def unproven_signature(ctx: Context) -> bool:
-    """A "signed letter" from someone who is not the authenticated director."""
-    return bool(_signed(ctx)) and not _is_director(ctx)
-
-
-def signed_by_hand(ctx: Context) -> bool:
-    """A specialist attached an acceptable signed file (the director signed on paper)."""
-    return any(f.get("ok") for f in _signed(ctx))
-
-
 def director_decides(ctx: Context) -> bool:
     """The authenticated director answered the discrepancies."""
-    return _is_director(ctx) and has_decisions(ctx)
+    return is_director(ctx) and has_decisions(ctx)
 
 
 # --- dates ------------------------------------------------------------------------------
@@ -1108,7 +1086,7 @@ def request_signature(ctx: Context) -> Outcome:
 
 def signature_received(ctx: Context) -> Outcome:
     """Pasos 22-23: the signed letter (and the director's mail) archived; the send scheduled."""
-    chosen = next(f for f in _signed(ctx) if f.get("ok"))
+    chosen = next(f for f in signed_files(ctx) if f.get("ok"))
     at = max(send_at(ctx), ctx.now)
     effects: list[Effect] = [
         KeepDocument("carta_firmada", str(chosen["sha"])),
@@ -1143,7 +1121,7 @@ def _spanish_when(ctx: Context, at: datetime) -> str:
 
 def reject_director_file(ctx: Context) -> Outcome:
     """The director's file cannot be accepted: say why to them, and tell the team."""
-    reasons = [str(f.get("motivo", "")) for f in _signed(ctx)]
+    reasons = [str(f.get("motivo", "")) for f in signed_files(ctx)]
     reply = SendMail(
         to=("@director",),
         cc=("@specialists",),

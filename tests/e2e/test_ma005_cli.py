@@ -19,12 +19,13 @@ from typing import Any
 
 import openpyxl
 
-from tests.e2e.test_cli import as_json, body_of, mesabot, mx_time, new_since, ok, outbox
+from tests.e2e import test_ma001_cli as ma001
+from tests.e2e.test_cli import as_json, body_of, mesabot, ok
 from tests.e2e.test_cli import to_person as _to_person
+from tests.e2e.test_ma001_cli import attachments, run
 from tests.ma001_data import pdf
 from tests.ma002_data import SCHEMA as PEGASUS_SCHEMA
 from tests.ma002_data import sql_pegasus_config
-from tests.mail_data import incoming
 from tests.recert_data import MetlifeRow, answer_file, metlife_file, metlife_rows
 
 METLIFE = "recertificacion@metlife.example.com"
@@ -72,39 +73,10 @@ def setup_folder(tmp: Path, rows: list[MetlifeRow]) -> Path:
     return pegasus
 
 
-def deliver(
-    tmp: Path,
-    sender: str,
-    subject: str,
-    body: str,
-    *,
-    when: str,
-    reply_to: EmailMessage | None = None,
-    files: tuple[tuple[str, str, bytes], ...] = (),
-    authenticated: bool = True,
-) -> None:
-    """Drop a mail into the inbox as the MTA would."""
-    msg = incoming(
-        sender,
-        "mesa.ayuda@example.com",
-        subject,
-        body,
-        mx_time(when),
-        files=files,
-        authenticated=authenticated,
-        reply_to=reply_to,
-    )
-    inbox = tmp / "var" / "mail" / "inbox" / "new"
-    inbox.mkdir(parents=True, exist_ok=True)
-    name = f"{mx_time(when).timestamp():.0f}.{abs(hash(msg['Message-ID']))}.mx"
-    (inbox / name).write_bytes(msg.as_bytes())
-
-
-def run(tmp: Path, when: str) -> dict[str, EmailMessage]:
-    """One `run --once` at that instant; the messages it sent."""
-    before = outbox(tmp)
-    ok(mesabot(tmp, "run", "--once", now=when))
-    return new_since(before, outbox(tmp))
+def deliver(tmp: Path, sender: str, subject: str, body: str, **kwargs: Any) -> None:
+    """Drop a mail into the inbox as the MTA would; authenticated unless said otherwise."""
+    kwargs.setdefault("authenticated", True)
+    ma001.deliver(tmp, sender, subject, body, **kwargs)
 
 
 def case(tmp: Path, case_id: int = 1) -> dict[str, Any]:
@@ -128,14 +100,6 @@ def one(messages: dict[str, EmailMessage], email: str, words: str = "") -> Email
     found = [m for m in to_person(messages, email) if words in str(m["Subject"])]
     assert len(found) == 1, [m["Subject"] for m in to_person(messages, email)]
     return found[0]
-
-
-def attachments(msg: EmailMessage) -> dict[str, bytes]:
-    """File name -> content of a message's attachments."""
-    return {
-        str(part.get_filename()): part.get_payload(decode=True)  # type: ignore[misc]
-        for part in msg.iter_attachments()
-    }
 
 
 def xlsx_of(msg: EmailMessage) -> bytes:
