@@ -11,10 +11,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.calendar import MONTHS, WEEKDAYS
+from bot.rules import ma005_recert as ma005
 from bot.rules.dsl import Context, Process, Trigger, event
 from bot.rules.effects import SendMail
 from bot.sweeps import last_sweep
-from bot.workflow import Workflow
+from bot.workflow import Workflow, view_of
 from storage.models import Case, Event, Task, Timer
 
 UNASSIGNED = "Sin asignar"
@@ -187,9 +188,6 @@ class _Digest:
 
     def recert(self, case: Case) -> dict[str, Any]:
         """An open recertification with its countdown and what it still lacks (MA-005)."""
-        from bot.rules import ma005_recert as ma005
-        from bot.workflow import view_of
-
         proc = self.wf.process(case.process)
         deadline = str(case.data.get("fecha_limite", ""))
         if not deadline:

@@ -18,6 +18,7 @@ from bot.chat_links import CODE_TTL, TELEGRAM, LinkRefused, issue_code
 from bot.dispatcher import OutboxJob, load_files, send_raw
 from bot.documents.letters import custody_context, letter_template, local_date, render_letter
 from bot.errors import ChannelUnavailable, MessageRejected
+from bot.rules import ma005_recert as ma005
 from bot.rules.dsl import event
 from bot.systems.pegasus import Pegasus, PegasusError, PegasusFile
 from bot.workflow import DOCX, Workflow, user_row
@@ -141,9 +142,9 @@ CaseJob = Callable[[Workflow, Session, Case, datetime], Mapping[str, Any]]
 
 # The explicit registry of jobs a process may ask for (RunJob), by name.
 CASE_JOBS: Mapping[str, CaseJob] = {
-    "validacion_pegasus": recert.validate,
-    "paquete": recert.package,
-    "expediente": recert.evidence,
+    ma005.JOB_VALIDATE: recert.validate,
+    ma005.JOB_PACKAGE: recert.package,
+    ma005.JOB_EVIDENCE: recert.evidence,
 }
 
 

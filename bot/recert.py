@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from bot.calendar import spanish_long_date
 from bot.channels.mime import FileRef, build_message
 from bot.config import fold_name
+from bot.documents.hid import hid_key
 from bot.documents.letters import (
     LetterError,
     letter_template,
@@ -38,7 +39,7 @@ from bot.documents.recert import (
     write_final,
 )
 from bot.errors import ChannelUnavailable
-from bot.rules.ma005_recert import consolidate, counts, hid_key, respond_by
+from bot.rules.ma005_recert import consolidate, counts, respond_by
 from bot.systems.pegasus import PegasusError, PegasusRecord
 from bot.views import case_detail
 from bot.workflow import Workflow, case_tag_ref

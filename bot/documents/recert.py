@@ -28,6 +28,7 @@ from typing import Any
 
 from bot.config import fold_name
 from bot.documents.agent_form import _cell_text, _write_text, _xlsx_text
+from bot.documents.hid import APOSTROPHES, hid_key
 from bot.documents.intake import _join_es, header_key
 from bot.documents.xlsx import (
     Cell,
@@ -138,29 +139,13 @@ def _single_application(text: str) -> str:
 
 # --- HIDs -----------------------------------------------------------------------------------
 
-_APOSTROPHES = "'’‘`´"
-_NUMBER_TEXT = re.compile(r"(\d+)(?:\.0+)?")
 _HID_SHAPE = re.compile(r"[A-Z0-9][A-Z0-9._-]*")
-
-
-def hid_key(value: object) -> str:
-    """An HID's matching key: digits without leading zeros, else upper-case text without spaces."""
-    if value is None or isinstance(value, bool):
-        return ""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        value = int(value)
-    text = "".join(str(value).split()).lstrip(_APOSTROPHES).upper()
-    # A number that went through a CSV or a database often comes back as "1234.0".
-    number = _NUMBER_TEXT.fullmatch(text)
-    if number:
-        return number[1].lstrip("0") or "0"
-    return text
 
 
 def _hid_shown(value: Cell) -> str:
     """An HID as the file shows it: numbers without ".0", text trimmed, leading zeros kept."""
     if isinstance(value, str):
-        return value.strip().lstrip(_APOSTROPHES).strip()
+        return value.strip().lstrip(APOSTROPHES).strip()
     return _cell_text(value)
 
 

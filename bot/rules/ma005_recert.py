@@ -23,6 +23,7 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.calendar import spanish_long_date, spanish_when
+from bot.documents.hid import hid_key
 from bot.handlers.entities import find_deadline, fold
 from bot.rules.common import (
     desk_commands,
@@ -255,11 +256,6 @@ def days_left(ctx: Context, deadline: date | None = None) -> int:
     return ctx.calendar.business_days_between(today, deadline or _deadline(ctx))
 
 
-def _spanish_day(ctx: Context, day: date) -> str:
-    """A date as the mails say it: "4 de diciembre de 2026"."""
-    return spanish_long_date(day)
-
-
 # --- decisions in free text ------------------------------------------------------------
 
 _DECISION_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -291,16 +287,6 @@ _AGREE_ALL = re.compile(
     r"confirm\w* (?:las|los|la) (?:bajas|propuestas?|usuarios)|adelante|procede|"
     r"estamos de acuerdo|sin comentarios|validad[oa]s?|aprobad[oa]s?|autoriz\w*)\b"
 )
-
-
-def hid_key(value: object) -> str:
-    """The matching key of an HID: digits without leading zeros, else upper-case text."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    text = "".join(str(value if value is not None else "").split()).lstrip("'").upper()
-    if text.isdigit():
-        return text.lstrip("0") or "0"
-    return text
 
 
 def parse_decisions(text: str, known: Iterable[str]) -> dict[str, str]:
@@ -557,13 +543,13 @@ def open_recert(ctx: Context) -> Outcome:
     if ok:
         data.update(_file_data(ctx))
     context = {
-        "fecha_limite": _spanish_day(ctx, deadline),
+        "fecha_limite": spanish_long_date(deadline),
         "estimada": estimated,
         "aplicaciones": data["aplicaciones"],
         "usuarios": len(data.get("usuarios", [])),
         "archivo_ok": ok,
         "informe": _file_report(ctx),
-        "envio": _spanish_day(ctx, send_at(ctx, deadline).date()),
+        "envio": spanish_long_date(send_at(ctx, deadline).date()),
     }
     effects: list[Effect] = [*_countdown(ctx, deadline)]
     # Close to the deadline the bosses hear at once, as the countdown would tell them.
@@ -694,8 +680,8 @@ def send_to_areas(ctx: Context) -> Outcome:
     until = respond_by(ctx.now, ctx.calendar, ctx.settings, _deadline(ctx))
     summary = dict(result.get("resumen", {}))
     context = {
-        "fecha_respuesta": _spanish_day(ctx, ctx.calendar.local(until).date()),
-        "fecha_limite": _spanish_day(ctx, _deadline(ctx)),
+        "fecha_respuesta": spanish_long_date(ctx.calendar.local(until).date()),
+        "fecha_limite": spanish_long_date(_deadline(ctx)),
         "resumen": summary,
         "total": len(users),
     }
@@ -936,7 +922,7 @@ def remind_areas(ctx: Context) -> Outcome:
         to=silent,
         cc=("@specialists",),
         template="MA-005/recordatorio_areas",
-        context={"fecha_respuesta": _spanish_day(ctx, ctx.calendar.local(until).date())},
+        context={"fecha_respuesta": spanish_long_date(ctx.calendar.local(until).date())},
         auto="auto-generated",
         attachments=(ENRICHED,),
         immediate=True,
@@ -1057,8 +1043,8 @@ def request_signature(ctx: Context) -> Outcome:
         "total": result.get("total", 0),
         "activos": result.get("activos", 0),
         "bajas": result.get("bajas", 0),
-        "fecha_limite": _spanish_day(ctx, _deadline(ctx)),
-        "envio": _spanish_day(ctx, send_at(ctx).date()),
+        "fecha_limite": spanish_long_date(_deadline(ctx)),
+        "envio": spanish_long_date(send_at(ctx).date()),
     }
     effects.append(
         SendMail(
@@ -1139,7 +1125,7 @@ def remind_signature(ctx: Context) -> Outcome:
     mail = SendMail(
         to=("@director",),
         template="MA-005/recordatorio_firma",
-        context={"fecha_limite": _spanish_day(ctx, _deadline(ctx)), "faltan": days_left(ctx)},
+        context={"fecha_limite": spanish_long_date(_deadline(ctx)), "faltan": days_left(ctx)},
         auto="auto-generated",
         attachments=(LETTER, FINAL_XLSX),
         immediate=True,
@@ -1321,8 +1307,8 @@ def countdown_alert(ctx: Context) -> Outcome:
     cc: tuple[str, ...] = ("@supervisor", "@director") if escalate else ()
     context = {
         "dias": left,
-        "fecha_limite": _spanish_day(ctx, _deadline(ctx)),
-        "envio": _spanish_day(ctx, send_at(ctx).date()),
+        "fecha_limite": spanish_long_date(_deadline(ctx)),
+        "envio": spanish_long_date(send_at(ctx).date()),
         "estado": ctx.case.state,
         "falta": lacking,
         "estimada": bool(ctx.case.data.get("fecha_limite_estimada")),
@@ -1352,7 +1338,7 @@ def late_escalation(ctx: Context) -> Outcome:
     lacking = missing(ctx)
     context = {
         "dias": days_left(ctx),
-        "fecha_limite": _spanish_day(ctx, _deadline(ctx)),
+        "fecha_limite": spanish_long_date(_deadline(ctx)),
         "falta": lacking,
         "estado": ctx.case.state,
     }
@@ -1468,9 +1454,19 @@ def _steps(*numbers: int) -> tuple[str, ...]:
 
 
 def _job_transitions(
-    source: str, job: str, target: str, steps: tuple[str, ...], ok_action: Any, description: str
+    source: str,
+    job: str,
+    target: str,
+    steps: tuple[str, ...],
+    ok_action: Action,
+    description: str,
+    *,
+    other_results: tuple[Transition, ...] = (),
 ) -> tuple[Transition, ...]:
-    """A job's result in a state: success moves on; an error alerts and offers `reintentar`."""
+    """A job's result in a state: success moves on; an error alerts and offers `reintentar`.
+
+    Other guarded results of the same job (CAM Pegasus read by hand) come before the error.
+    """
     ok_guard = {JOB_VALIDATE: validated_ok, JOB_PACKAGE: package_ok}.get(job)
     return (
         Transition(
@@ -1483,6 +1479,7 @@ def _job_transitions(
             guard_label="el trabajo terminó bien",
             description=description,
         ),
+        *other_results,
         Transition(
             (source,),
             event(job),
@@ -1653,25 +1650,19 @@ PROCESS = Process(
             _steps(8, 9, 10, 11, 12),
             send_to_areas,
             "Archivo enriquecido a Comercial y Operaciones: 3 días hábiles para responder",
-        )[:1],
-        Transition(
-            ("validando",),
-            event(JOB_VALIDATE),
-            None,
-            _steps(6, 7),
-            action=manual_validation,
-            guard=validated_manual,
-            guard_label="CAM Pegasus sin consulta automática",
-            description="CAM Pegasus se revisa a mano: tarea con el archivo para llenar",
+            other_results=(
+                Transition(
+                    ("validando",),
+                    event(JOB_VALIDATE),
+                    None,
+                    _steps(6, 7),
+                    action=manual_validation,
+                    guard=validated_manual,
+                    guard_label="CAM Pegasus sin consulta automática",
+                    description="CAM Pegasus se revisa a mano: tarea con el archivo para llenar",
+                ),
+            ),
         ),
-        *_job_transitions(
-            "validando",
-            JOB_VALIDATE,
-            "validacion_areas",
-            _steps(8, 9, 10, 11, 12),
-            send_to_areas,
-            "Archivo enriquecido a Comercial y Operaciones: 3 días hábiles para responder",
-        )[1:],
         Transition(
             ("validando",),
             event("mensaje"),
